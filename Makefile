@@ -1,0 +1,40 @@
+# The two commands of the quick start are `make run` and `make test`; both set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install tesseract run test lint format mypy all bench reliability reliability-long clean
+
+install: $(STAMP) tesseract
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+tesseract:
+	@services/stack/ensure_tesseract.sh
+
+run: install
+	$(VENV)/bin/ocr-stack up
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+mypy: install
+	$(VENV)/bin/mypy
+
+all: lint mypy test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

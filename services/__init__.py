@@ -1,0 +1,1 @@
+"""OCR pipeline services: orchestrator, prep and ocr, and the code they share (`services.common`)."""

@@ -1,0 +1,87 @@
+"""Atomic, durable file writes: temp file in the same folder, fsync, `os.replace`, fsync of the folder."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+
+# Errors that mean "the volume is in trouble", as opposed to a bug in our code.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT})
+
+TEMP_PREFIX = ".tmp-"
+
+
+def is_disk_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+
+
+def temp_path_for(path: Path) -> Path:
+    """A temp name beside `path`: dot-prefixed so readers and the inbox scan skip it."""
+    return path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}")
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a reader sees the old file or the new one, never a mix.
+
+    On any failure the temp file is removed and the error propagates: the caller redoes the
+    write from its source (after a failed fsync the page cache cannot be trusted, so we never
+    just retry the fsync).
+    """
+    tmp = temp_path_for(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_copy(src: Path, dst: Path, chunk_bytes: int = 1 << 20) -> None:
+    """Copy `src` to `dst` through a synced temp file (used when a rename would cross filesystems)."""
+    tmp = temp_path_for(dst)
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(chunk_bytes):
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(dst.parent)
+
+
+def move_durably(src: Path, dst: Path) -> None:
+    """Move `src` to `dst`: a rename on one filesystem, else copy-then-unlink, never a lost file."""
+    try:
+        os.rename(src, dst)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        atomic_copy(src, dst)
+        src.unlink()
+    fsync_dir(dst.parent)
+    with contextlib.suppress(OSError):
+        fsync_dir(src.parent)

@@ -1,0 +1,171 @@
+"""The job: its states, its `state.json` form, and the verb functions that move it along."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from .clock import now_iso
+
+SCHEMA_VERSION = 1
+JOB_KEY_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+_JOB_KEY_RE = re.compile(JOB_KEY_PATTERN)
+# Bounded so that a job that bounces between retries for days keeps a small state.json.
+HISTORY_LIMIT = 50
+# 128 bits of the sha256: unique in practice, short enough to type in a curl command.
+JOB_KEY_HEX_CHARS = 32
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    """Waiting for its stage to be dispatched (now, or at `nextAttemptAt`)."""
+    RUNNING = "RUNNING"
+    """Its stage call is in flight on a prep or ocr service."""
+    DONE = "DONE"
+    """Both stages succeeded; `result` holds the outputs."""
+    ERROR = "ERROR"
+    """Gave up: a bad document, or attempts exhausted; `error` says why."""
+
+
+class Stage(StrEnum):
+    PREP = "PREP"
+    """Render and normalise the pages."""
+    OCR = "OCR"
+    """Recognise the text and write the searchable PDF."""
+
+
+TERMINAL_STATES = frozenset({JobState.DONE, JobState.ERROR})
+
+
+def is_valid_job_key(key: str) -> bool:
+    return bool(_JOB_KEY_RE.match(key)) and key not in {".", ".."}
+
+
+def job_key_for(sha256_hex: str) -> str:
+    """Stable for the same content, so dropping a file twice maps to one job."""
+    return sha256_hex[:JOB_KEY_HEX_CHARS]
+
+
+@dataclass(slots=True)
+class Job:
+    job_key: str
+    input: dict[str, Any]
+    state: JobState = JobState.QUEUED
+    stage: Stage = Stage.PREP
+    attempt: int = 1
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = ""
+    next_attempt_at: str | None = None
+    error: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    stage_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "schemaVersion": SCHEMA_VERSION,
+            "jobKey": self.job_key,
+            "state": self.state.value,
+            "stage": self.stage.value,
+            "attempt": self.attempt,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at or self.created_at,
+            "input": self.input,
+            "history": self.history,
+        }
+        if self.next_attempt_at is not None:
+            doc["nextAttemptAt"] = self.next_attempt_at
+        if self.error is not None:
+            doc["error"] = self.error
+        if self.result is not None:
+            doc["result"] = self.result
+        if self.stage_info:
+            doc["stages"] = self.stage_info
+        return doc
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Job:
+        return cls(
+            job_key=doc["jobKey"],
+            input=doc["input"],
+            state=JobState(doc["state"]),
+            stage=Stage(doc["stage"]),
+            attempt=int(doc["attempt"]),
+            created_at=doc["createdAt"],
+            updated_at=doc["updatedAt"],
+            next_attempt_at=doc.get("nextAttemptAt"),
+            error=doc.get("error"),
+            history=list(doc.get("history", [])),
+            result=doc.get("result"),
+            stage_info=dict(doc.get("stages", {})),
+        )
+
+
+def new_job(job_key: str, input_info: dict[str, Any]) -> Job:
+    job = Job(job_key=job_key, input=input_info)
+    _transition(job, JobState.QUEUED, Stage.PREP, 1, "created")
+    return job
+
+
+def _transition(job: Job, state: JobState, stage: Stage, attempt: int, note: str | None = None) -> None:
+    now = now_iso()
+    job.state, job.stage, job.attempt, job.updated_at = state, stage, attempt, now
+    entry: dict[str, Any] = {"at": now, "state": state.value, "stage": stage.value, "attempt": attempt}
+    if note:
+        entry["note"] = note
+    job.history.append(entry)
+    del job.history[:-HISTORY_LIMIT]
+
+
+def mark_running(job: Job) -> None:
+    job.next_attempt_at = None
+    job.stage_info.setdefault(job.stage.value.lower(), {})["startedAt"] = now_iso()
+    _transition(job, JobState.RUNNING, job.stage, job.attempt)
+
+
+def requeue(job: Job, note: str, next_attempt_at: str | None = None) -> None:
+    """Back to QUEUED on the same attempt: the attempt never really ran (service down, orchestrator restart)."""
+    job.next_attempt_at = next_attempt_at
+    _transition(job, JobState.QUEUED, job.stage, job.attempt, note)
+
+
+def schedule_retry(job: Job, error: dict[str, Any], next_attempt_at: str) -> None:
+    job.error = error
+    job.next_attempt_at = next_attempt_at
+    _transition(job, JobState.QUEUED, job.stage, job.attempt + 1, f"retry after {error['type']}")
+
+
+def record_failure(job: Job, error: dict[str, Any]) -> None:
+    job.error = error
+    job.next_attempt_at = None
+    _transition(job, JobState.ERROR, job.stage, job.attempt, error["type"])
+
+
+def complete_prep(job: Job, pages: int, duration_s: float) -> None:
+    job.input = {**job.input, "pages": pages}
+    job.error = None
+    job.stage_info.setdefault("prep", {}).update({"durationS": round(duration_s, 3), "pages": pages})
+    _transition(job, JobState.QUEUED, Stage.OCR, 1, "prep done")
+
+
+def complete_ocr(job: Job, result: dict[str, Any], duration_s: float) -> None:
+    job.error = None
+    job.stage_info.setdefault("ocr", {}).update({"durationS": round(duration_s, 3)})
+    durations = {name: info.get("durationS") for name, info in job.stage_info.items()}
+    job.result = {**result, "durationsS": durations}
+    _transition(job, JobState.DONE, Stage.OCR, job.attempt, "ocr done")
+
+
+def copy_job(job: Job) -> Job:
+    return replace(job, history=list(job.history), stage_info=dict(job.stage_info))

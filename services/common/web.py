@@ -1,0 +1,111 @@
+"""aiohttp glue shared by the stage services: job-context headers, error mapping, access log, `/healthz`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .errors import BadRequest, PipelineError
+from .logs import bind_job
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("access")
+
+# The job context crosses the HTTP hop in these headers, so the services' log lines carry it too.
+HEADER_JOB_KEY = "X-Job-Key"
+HEADER_STAGE = "X-Job-Stage"
+HEADER_ATTEMPT = "X-Job-Attempt"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def job_headers(job_key: str, stage: str, attempt: int) -> dict[str, str]:
+    return {HEADER_JOB_KEY: job_key, HEADER_STAGE: stage, HEADER_ATTEMPT: str(attempt)}
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _attempt_from(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() else None
+
+
+@web.middleware
+async def job_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    job_key = request.headers.get(HEADER_JOB_KEY)
+    if not job_key:
+        return await handler(request)
+    stage = request.headers.get(HEADER_STAGE)
+    with bind_job(job_key, stage, _attempt_from(request.headers.get(HEADER_ATTEMPT))):
+        return await handler(request)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place a stage service maps exceptions to HTTP answers."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except PipelineError as e:
+        level = logging.WARNING if not e.retryable else logging.ERROR
+        log.log(level, "request failed: %s", e, extra={"errorType": type(e).__name__})
+        return json_response({"error": e.to_json()}, status=e.http_status)
+    except Exception as e:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        body = {"error": {"type": type(e).__name__, "message": str(e) or type(e).__name__, "retryable": True}}
+        return json_response(body, status=500)
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    finally:
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+                "remote": request.remote,
+            },
+        )
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"request body is not JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def create_stage_app() -> web.Application:
+    """An application with the stage services' middlewares and `/healthz`; callers add their routes."""
+    app = web.Application(middlewares=[access_log_middleware, job_context_middleware, error_middleware])
+    app.router.add_get("/healthz", healthz)
+    return app
