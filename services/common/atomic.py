@@ -48,7 +48,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        tmp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -65,7 +65,7 @@ def atomic_copy(src: Path, dst: Path, chunk_bytes: int = 1 << 20) -> None:
                 fout.write(chunk)
             fout.flush()
             os.fsync(fout.fileno())
-        os.replace(tmp, dst)
+        tmp.replace(dst)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -76,7 +76,7 @@ def atomic_copy(src: Path, dst: Path, chunk_bytes: int = 1 << 20) -> None:
 def move_durably(src: Path, dst: Path) -> None:
     """Move `src` to `dst`: a rename on one filesystem, else copy-then-unlink, never a lost file."""
     try:
-        os.rename(src, dst)
+        src.rename(dst)
     except OSError as e:
         if e.errno != errno.EXDEV:
             raise
