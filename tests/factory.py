@@ -1,0 +1,90 @@
+"""Builds real test documents: text rendered into page images, saved as PDF, PNG, JPEG or TIFF, and bad inputs."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+_FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+DPI = 300
+# A5 at 300 dpi: big enough for Tesseract to read comfortably, small enough to keep tests quick.
+PAGE_SIZE = (1748, 2480)
+
+
+def font(size: int = 56) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if _FONT_PATH.exists():
+        return ImageFont.truetype(str(_FONT_PATH), size)
+    return ImageFont.load_default(size)
+
+
+def page_image(
+    lines: Sequence[str],
+    size: tuple[int, int] = PAGE_SIZE,
+    rotate: int = 0,
+    font_size: int = 56,
+    blur: float = 0.0,
+) -> Image.Image:
+    """A white page with `lines` of black text, optionally blurred or rotated by `rotate` degrees."""
+    img = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(img)
+    f = font(font_size)
+    y = 160
+    for line in lines:
+        draw.text((140, y), line, fill=0, font=f)
+        y += int(font_size * 1.6)
+    if blur:
+        img = img.filter(ImageFilter.GaussianBlur(blur))
+    if rotate:
+        img = img.rotate(rotate, expand=True, fillcolor=255)
+    return img
+
+
+def write_pdf(path: Path, pages: Sequence[Image.Image]) -> Path:
+    """A scanned-looking PDF: one image per page at 300 dpi."""
+    first, *rest = [p.convert("RGB") for p in pages]
+    first.save(path, "PDF", resolution=DPI, save_all=True, append_images=rest)
+    return path
+
+
+def write_image(path: Path, page: Image.Image, **save_args: object) -> Path:
+    page.save(path, dpi=(DPI, DPI), **save_args)
+    return path
+
+
+def write_tiff(path: Path, pages: Sequence[Image.Image]) -> Path:
+    first, *rest = pages
+    first.save(path, "TIFF", dpi=(DPI, DPI), save_all=True, append_images=rest, compression="tiff_deflate")
+    return path
+
+
+def write_encrypted_pdf(path: Path, pages: Sequence[Image.Image], password: str = "secret") -> Path:
+    from pypdf import PdfReader, PdfWriter
+
+    plain = io.BytesIO()
+    first, *rest = [p.convert("RGB") for p in pages]
+    first.save(plain, "PDF", resolution=DPI, save_all=True, append_images=rest)
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(plain.getvalue())))
+    writer.encrypt(user_password=password, owner_password=password, algorithm="AES-256")
+    with open(path, "wb") as fh:
+        writer.write(fh)
+    return path
+
+
+def write_truncated_pdf(path: Path, pages: Sequence[Image.Image]) -> Path:
+    buf = io.BytesIO()
+    pages[0].convert("RGB").save(buf, "PDF", resolution=DPI)
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
+    return path
+
+
+def write_pixel_bomb(path: Path, side: int = 30000) -> Path:
+    """A tiny PNG that decodes to `side` x `side` pixels (a decompression bomb)."""
+    Image.new("1", (side, side), 1).save(path, optimize=True)
+    return path
+
+
+SAMPLE_FR = ["Le château de la forêt", "Élève très doué à l'école", "Numéro 42 sur la façade"]
+SAMPLE_EN = ["The quick brown fox", "jumps over the lazy dog", "Invoice number 1234"]
