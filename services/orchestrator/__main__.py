@@ -1,0 +1,3 @@
+from services.orchestrator.app.main import main
+
+main()

@@ -1,0 +1,57 @@
+"""Orchestrator configuration, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from services.common.env import env_float, env_int, env_str
+from services.common.paths import DataPaths
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    paths: DataPaths
+    tick_interval_s: float = 0.5
+    prep_url: str = "http://127.0.0.1:8081"
+    ocr_url: str = "http://127.0.0.1:8082"
+    prep_concurrency: int = 2
+    ocr_concurrency: int = 2
+    max_jobs_in_flight: int = 8
+    max_attempts: int = 3
+    retry_base_s: float = 2.0
+    retry_max_s: float = 300.0
+    prep_timeout_s: float = 600.0
+    ocr_timeout_s: float = 1800.0
+    min_free_disk_mb: int = 100
+    inbox_settle_s: float = 1.0
+    intake_batch: int = 200
+    shutdown_grace_s: float = 10.0
+    metrics_heartbeat_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        return cls(
+            paths=DataPaths.from_env(environ),
+            tick_interval_s=env_float(environ, "TICK_INTERVAL_S", 0.5, minimum=0.01),
+            prep_url=env_str(environ, "PREP_URL", "http://127.0.0.1:8081").rstrip("/"),
+            ocr_url=env_str(environ, "OCR_URL", "http://127.0.0.1:8082").rstrip("/"),
+            prep_concurrency=env_int(environ, "PREP_CONCURRENCY", 2, minimum=1),
+            ocr_concurrency=env_int(environ, "OCR_CONCURRENCY", 2, minimum=1),
+            max_jobs_in_flight=env_int(environ, "MAX_JOBS_IN_FLIGHT", 8, minimum=1),
+            max_attempts=env_int(environ, "MAX_ATTEMPTS", 3, minimum=1),
+            retry_base_s=env_float(environ, "RETRY_BASE_S", 2.0, minimum=0.0),
+            retry_max_s=env_float(environ, "RETRY_MAX_S", 300.0, minimum=0.0),
+            prep_timeout_s=env_float(environ, "PREP_TIMEOUT_S", 600.0, minimum=1.0),
+            ocr_timeout_s=env_float(environ, "OCR_TIMEOUT_S", 1800.0, minimum=1.0),
+            min_free_disk_mb=env_int(environ, "MIN_FREE_DISK_MB", 100, minimum=0),
+            inbox_settle_s=env_float(environ, "INBOX_SETTLE_S", 1.0, minimum=0.0),
+            intake_batch=env_int(environ, "INTAKE_BATCH", 200, minimum=1),
+            shutdown_grace_s=env_float(environ, "SHUTDOWN_GRACE_S", 10.0, minimum=0.0),
+            metrics_heartbeat_s=env_float(environ, "METRICS_HEARTBEAT_S", 5.0, minimum=0.1),
+        )
+
+    def for_log(self) -> dict[str, Any]:
+        return {k: str(v) for k, v in asdict(self).items()}
