@@ -1,0 +1,1 @@
+"""`ocr-stack`: runs the whole stack (orchestrator, prep, ocr, sidecar) as local child processes."""

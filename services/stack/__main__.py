@@ -1,0 +1,3 @@
+from services.stack.main import main
+
+main()
