@@ -128,11 +128,26 @@ def _message(record: logging.LogRecord) -> str:
         return f"{record.msg!r} {record.args!r}"
 
 
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout` is at emit time (it may be replaced after logging is configured)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(service: str, environ: Mapping[str, str] = os.environ) -> None:
     """Set up the root logger from `LOG_JSON` and `LOG_LEVEL`; the one place logging is configured."""
     json_mode = env_bool(environ, "LOG_JSON", False)
     level = env_str(environ, "LOG_LEVEL", "INFO").upper()
-    handler = logging.StreamHandler(sys.stdout)
+    handler = StdoutHandler()
     handler.setFormatter(JsonFormatter(service) if json_mode else TextFormatter(service))
     handler.addFilter(JobContextFilter())
     root = logging.getLogger()

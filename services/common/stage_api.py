@@ -1,11 +1,11 @@
 """The HTTP contract between the orchestrator and the stage services, and the job-folder layout they share.
 
-    POST /v1/prep  {"jobKey": k, "input": "source.pdf"}  -> 200 {"pages": n, "durationS": s, "warnings": [...]}
-    POST /v1/ocr   {"jobKey": k}                          -> 200 {"pages": n, "meanConfidence": c, "outputs": {...},
-                                                                   "pageResults": [...], "warnings": [...],
-                                                                   "durationS": s}
-    Errors: {"error": {"type", "message", "retryable"}} with 422 for a bad document, 400 for a bad request,
-    5xx for a failure that may not happen again.
+POST /v1/prep  {"jobKey": k, "input": "source.pdf"}  -> 200 {"pages": n, "durationS": s, "warnings": [...]}
+POST /v1/ocr   {"jobKey": k}                          -> 200 {"pages": n, "meanConfidence": c, "outputs": {...},
+                                                               "pageResults": [...], "warnings": [...],
+                                                               "durationS": s}
+Errors: {"error": {"type", "message", "retryable"}} with 422 for a bad document, 400 for a bad request,
+5xx for a failure that may not happen again.
 """
 
 from __future__ import annotations
