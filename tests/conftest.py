@@ -1,0 +1,44 @@
+"""Fixtures shared by every test: free ports, JSON Schema validators, waiting helpers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "services" / "common" / "schemas"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    condition: Callable[[], object], timeout_s: float = 30.0, interval_s: float = 0.05, what: str = ""
+) -> object:
+    """Poll until `condition()` is truthy; fails the test with `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or condition}")
+
+
+@pytest.fixture(scope="session")
+def state_schema():
+    schema = json.loads((SCHEMAS / "state.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.fixture(scope="session")
+def metrics_schema():
+    return jsonschema.Draft202012Validator(json.loads((SCHEMAS / "metrics.schema.json").read_text()))
