@@ -1,0 +1,103 @@
+"""Joins the per-page outputs into `document.txt` (form-feed separated) and `document.pdf` (pages in order)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from PIL import Image
+
+from services.common.atomic import atomic_write_bytes, fsync_dir, temp_path_for
+from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT
+
+from .manifest import PageSpec
+from .page import PageResult, pdf_path, text_path
+
+log = logging.getLogger(__name__)
+
+PAGE_SEPARATOR = "\f"
+# PDFium is not thread-safe, and two requests may merge documents on two threads at once.
+_pdfium_lock = threading.Lock()
+# A4 in points, for a failed page whose image cannot be read and whose manifest entry gives no size.
+A4_PT = (595.0, 842.0)
+
+
+def write_text(job_dir: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
+    """A page that was not recognised contributes an empty text, so page N stays the Nth form-feed section."""
+    texts = [
+        text_path(out_dir, spec.page).read_text("utf-8") if result.ok else ""
+        for spec, result in zip(specs, results, strict=True)
+    ]
+    atomic_write_bytes(job_dir / DOCUMENT_TEXT, PAGE_SEPARATOR.join(texts).encode("utf-8"))
+
+
+def _image_page_pdf(spec: PageSpec) -> bytes | None:
+    """The page image alone, as a one-page PDF without text, or None if the image cannot be read."""
+    try:
+        with Image.open(spec.image) as img:
+            buf = io.BytesIO()
+            img.convert("L").save(buf, "PDF", resolution=spec.dpi)
+            return buf.getvalue()
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        log.warning("page %d: image unreadable (%s), a blank page stands in for it", spec.page, e)
+        return None
+
+
+def _append_unrecognised(doc: pdfium.PdfDocument, spec: PageSpec) -> None:
+    # The reader keeps the page count and order of the original, with the image when there is one to show.
+    data = _image_page_pdf(spec)
+    if data is None:
+        size = spec.size_pt if spec.width and spec.height else A4_PT
+        doc.new_page(*size).close()
+        return
+    src = pdfium.PdfDocument(data)
+    try:
+        doc.import_pages(src)
+    finally:
+        src.close()
+
+
+def _merge(doc: pdfium.PdfDocument, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
+    for spec, result in zip(specs, results, strict=True):
+        if not result.ok:
+            _append_unrecognised(doc, spec)
+            continue
+        src = pdfium.PdfDocument(pdf_path(out_dir, spec.page))
+        try:
+            doc.import_pages(src)
+        finally:
+            src.close()
+
+
+def write_pdf(job_dir: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
+    """Merge the pages' searchable PDFs in page order; an unrecognised page is its image without a text layer."""
+    target = job_dir / DOCUMENT_PDF
+    tmp = temp_path_for(target)
+    try:
+        with _pdfium_lock:
+            doc = pdfium.PdfDocument.new()
+            try:
+                _merge(doc, out_dir, specs, results)
+                doc.save(tmp)
+            finally:
+                doc.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(job_dir)
+
+
+def write_document(job_dir: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
+    """Blocking: both document outputs, each atomically."""
+    write_text(job_dir, out_dir, specs, results)
+    write_pdf(job_dir, out_dir, specs, results)

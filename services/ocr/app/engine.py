@@ -1,0 +1,128 @@
+"""The worker side: one libtesseract (tesserocr) API per process, loaded once, turning page images into outputs.
+
+A worker is a plain loop over a pipe (`serve`): it receives a `PageTask`, writes the page's .pdf and .txt under
+temp names, renames them, writes the page's .json last, and answers with the `PageResult`. Failures Tesseract
+reports are answered as errors; a crash or a hang is the parent's business (see `pool.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from services.common.atomic import fsync_dir, temp_path_for
+from services.common.errors import StageFailed
+from services.common.logs import bind_job, configure_logging
+from services.common.stage_api import page_name
+
+from .page import PageResult, PageTask, pdf_path, text_path, write_result
+
+log = logging.getLogger(__name__)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Messages of the pipe protocol between the pool and a worker.
+READY, OK, ERROR = "ready", "ok", "error"
+
+_api: Any = None
+
+
+def load_engine(lang: str, tessdata_dir: str) -> None:
+    """Load the models once per process; the first page then costs only its recognition."""
+    global _api
+    # One thread per worker: parallelism comes from the processes; set before libtesseract loads.
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    import tesserocr
+
+    api = tesserocr.PyTessBaseAPI(path=tessdata_dir.rstrip("/") + "/", lang=lang)
+    # One recognition pass feeds both renderers: the searchable PDF and the plain text.
+    api.SetVariable("tessedit_create_pdf", "1")
+    api.SetVariable("tessedit_create_txt", "1")
+    _api = api
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _discard(outbase: Path) -> None:
+    for suffix in (".pdf", ".txt"):
+        with contextlib.suppress(OSError):
+            Path(f"{outbase}{suffix}").unlink()
+
+
+def _check_png(image: Path) -> None:
+    # Tesseract reads a file it does not recognise as an image as a list of file names: never hand it one.
+    with open(image, "rb") as fh:
+        if fh.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            raise StageFailed(f"{image.name} is not a PNG image")
+
+
+def recognise(task: PageTask) -> PageResult:
+    """OCR one page into `ocr/page-NNNN.{pdf,txt,json}`; raise StageFailed if Tesseract cannot read it."""
+    if _api is None:
+        raise RuntimeError("load_engine() was not called in this process")
+    started = time.perf_counter()
+    _check_png(task.image)
+    outbase = temp_path_for(task.out_dir / page_name(task.page, ""))
+    try:
+        if not _api.ProcessPages(str(outbase), str(task.image)):
+            raise StageFailed(f"tesseract could not recognise {task.image.name}")
+        confidences = _api.AllWordConfidences()
+        _commit(Path(f"{outbase}.pdf"), pdf_path(task.out_dir, task.page))
+        _commit(Path(f"{outbase}.txt"), text_path(task.out_dir, task.page))
+    finally:
+        _discard(outbase)
+    fsync_dir(task.out_dir)
+    result = PageResult(
+        page=task.page,
+        ok=True,
+        confidence=round(sum(confidences) / len(confidences), 2) if confidences else 0.0,
+        words=len(confidences),
+        duration_s=round(time.perf_counter() - started, 3),
+    )
+    write_result(task.out_dir, result)
+    return result
+
+
+def _handle(task: PageTask) -> tuple[str, object]:
+    ctx = task.job or {}
+    with bind_job(str(ctx.get("jobKey", "-")), ctx.get("stage"), ctx.get("attempt")):
+        try:
+            result = recognise(task)
+        except (StageFailed, OSError) as e:
+            log.warning("page %d failed: %s", task.page, e)
+            return ERROR, str(e)
+        except Exception as e:  # noqa: BLE001 - a bug on one page must not take the worker down
+            log.exception("page %d failed unexpectedly", task.page)
+            return ERROR, f"{type(e).__name__}: {e}"
+        log.info("page %d recognised: %d words, confidence %.1f", task.page, result.words, result.confidence)
+        return OK, result
+
+
+def serve(conn: Connection, lang: str, tessdata_dir: str) -> None:
+    """A worker process's main loop: load the engine, say ready, then answer tasks until told to stop."""
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging("ocr")
+    try:
+        load_engine(lang, tessdata_dir)
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which fails its start-up
+        conn.send((ERROR, f"{type(e).__name__}: {e}"))
+        return
+    conn.send((READY, os.getpid()))
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(_handle(task))

@@ -1,0 +1,90 @@
+"""One page of OCR work: the task sent to a worker, its result, and the `ocr/page-NNNN.json` that marks it done."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services.common.atomic import atomic_write_bytes
+from services.common.logs import JobContext
+from services.common.stage_api import page_name
+
+
+@dataclass(frozen=True, slots=True)
+class PageTask:
+    """What a worker needs to recognise one page; plain data, so it crosses the process boundary."""
+
+    page: int
+    image: Path
+    out_dir: Path
+    job: JobContext | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    page: int
+    ok: bool
+    confidence: float = 0.0
+    words: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "page": self.page,
+            "confidence": self.confidence,
+            "words": self.words,
+            "ok": self.ok,
+            "durationS": self.duration_s,
+        }
+        if self.error is not None:
+            doc["error"] = self.error
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> PageResult:
+        return cls(
+            page=int(doc["page"]),
+            ok=bool(doc["ok"]),
+            confidence=float(doc.get("confidence", 0.0)),
+            words=int(doc.get("words", 0)),
+            duration_s=float(doc.get("durationS", 0.0)),
+            error=doc.get("error"),
+        )
+
+
+def text_path(out_dir: Path, page: int) -> Path:
+    return out_dir / page_name(page, ".txt")
+
+
+def pdf_path(out_dir: Path, page: int) -> Path:
+    return out_dir / page_name(page, ".pdf")
+
+
+def json_path(out_dir: Path, page: int) -> Path:
+    return out_dir / page_name(page, ".json")
+
+
+def write_result(out_dir: Path, result: PageResult) -> None:
+    """Written last for a page: once it exists with `ok: true`, the page's .txt and .pdf are complete."""
+    body = orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    atomic_write_bytes(json_path(out_dir, result.page), body)
+
+
+def read_done(out_dir: Path, page: int) -> PageResult | None:
+    """The result of a page recognised earlier, or None if it must be (re)done.
+
+    A page marked `ok: false` is done again: the cause (a timeout, a crashed worker) may have passed.
+    """
+    try:
+        result = PageResult.from_json(orjson.loads(json_path(out_dir, page).read_bytes()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not result.ok or result.page != page:
+        return None
+    if not (text_path(out_dir, page).is_file() and pdf_path(out_dir, page).is_file()):
+        return None
+    return result

@@ -1,0 +1,171 @@
+"""The parent side: OCR_WORKERS warm worker processes, one page each at a time, replaced when one hangs or dies.
+
+Why not `concurrent.futures.ProcessPoolExecutor`: it cannot stop one task that hangs, and one worker that dies
+breaks the whole executor, failing the pages of every other job in flight. Here each worker has its own pipe,
+so a page that outlives `OCR_PAGE_TIMEOUT_S` costs exactly one worker, which is killed and replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from services.common.errors import ServiceUnavailable, StageFailed
+
+from .config import Config
+from .engine import OK, READY, serve
+from .page import PageResult, PageTask
+
+log = logging.getLogger(__name__)
+
+# After SIGKILL a process is gone at once; this only bounds the join against the unexpected.
+KILL_JOIN_TIMEOUT_S = 5.0
+
+
+@dataclass(slots=True, eq=False)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+
+    def call(self, task: PageTask, timeout_s: float) -> tuple[str, object]:
+        """Blocking: send one task and wait for its answer (TimeoutError, or EOFError if the worker died)."""
+        self.conn.send(task)
+        if not self.conn.poll(timeout_s):
+            raise TimeoutError
+        reply: tuple[str, object] = self.conn.recv()
+        return reply
+
+    def reap(self, task: PageTask | None = None) -> None:
+        """Blocking: kill the process, wait for it, and remove the temp files it left beside the page outputs."""
+        with contextlib.suppress(OSError, ValueError):
+            self.process.kill()
+            self.process.join(KILL_JOIN_TIMEOUT_S)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        if task is not None and self.process.pid is not None:
+            # Temp names end in the writer's pid (services.common.atomic.temp_path_for), before or after a suffix.
+            for pattern in (f".tmp-*.{self.process.pid}", f".tmp-*.{self.process.pid}.*"):
+                for leftover in task.out_dir.glob(pattern):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
+
+
+def _spawn(config: Config) -> _Worker:
+    """Blocking: start one worker and wait until its models are loaded."""
+    # spawn, not fork: the parent runs an event loop and threads, which a forked child must not inherit.
+    ctx = multiprocessing.get_context("spawn")
+    parent_conn, child_conn = ctx.Pipe()
+    args = (child_conn, config.lang, str(config.tessdata_dir))
+    process = ctx.Process(target=serve, args=args, name="ocr-worker", daemon=True)
+    process.start()
+    child_conn.close()
+    worker = _Worker(process, parent_conn)
+    try:
+        if not parent_conn.poll(config.worker_start_timeout_s):
+            raise StageFailed(f"OCR worker did not start within {config.worker_start_timeout_s} s")
+        kind, payload = parent_conn.recv()
+    except EOFError as e:
+        worker.reap()
+        raise StageFailed(f"OCR worker exited during start-up (exit code {process.exitcode})") from e
+    except BaseException:
+        worker.reap()
+        raise
+    if kind != READY:
+        worker.reap()
+        raise StageFailed(f"OCR worker could not load Tesseract: {payload}")
+    log.info("OCR worker %s ready", process.pid)
+    return worker
+
+
+class WorkerPool:
+    """Runs `PageTask`s on warm workers; `run()` raises StageFailed for a page that failed, hung or crashed."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._workers: set[_Worker] = set()
+        self._starting = 0
+        self._closed = False
+
+    @property
+    def pids(self) -> list[int]:
+        return sorted(w.process.pid for w in self._workers if w.process.pid is not None)
+
+    async def start(self) -> None:
+        await self._top_up()
+
+    async def _top_up(self) -> None:
+        """Start workers until there are OCR_WORKERS again (after a kill, or a failed restart earlier)."""
+        missing = self._config.workers - len(self._workers) - self._starting
+        if missing <= 0:
+            return
+        self._starting += missing
+        try:
+            started = await asyncio.gather(
+                *(asyncio.to_thread(_spawn, self._config) for _ in range(missing)), return_exceptions=True
+            )
+        finally:
+            self._starting -= missing
+        failures = [r for r in started if isinstance(r, BaseException)]
+        for worker in started:
+            if isinstance(worker, _Worker):
+                self._workers.add(worker)
+                self._idle.put_nowait(worker)
+        if failures and not self._workers:
+            raise StageFailed(f"no OCR worker could start: {failures[0]}") from failures[0]
+        for failure in failures:
+            log.error("an OCR worker could not start: %s", failure)
+
+    def _retire(self, worker: _Worker, task: PageTask) -> None:
+        self._workers.discard(worker)
+        # Kill now (a signal, not blocking); wait for it and clean up off the event loop.
+        with contextlib.suppress(OSError, ValueError):
+            worker.process.kill()
+        asyncio.get_running_loop().run_in_executor(None, worker.reap, task)
+
+    async def run(self, task: PageTask) -> PageResult:
+        if self._closed:
+            raise ServiceUnavailable("the OCR service is shutting down")
+        await self._top_up()
+        worker = await self._idle.get()
+        timeout_s = self._config.page_timeout_s
+        try:
+            kind, payload = await asyncio.to_thread(worker.call, task, timeout_s)
+        except TimeoutError as e:
+            self._retire(worker, task)
+            raise StageFailed(f"page {task.page} took longer than OCR_PAGE_TIMEOUT_S={timeout_s:g} s") from e
+        except (EOFError, OSError) as e:
+            self._retire(worker, task)
+            raise StageFailed(f"the OCR worker died on page {task.page}") from e
+        except BaseException:
+            # Cancelled while the worker is busy: its answer would reach the next task, so it goes.
+            self._retire(worker, task)
+            raise
+        self._idle.put_nowait(worker)
+        if kind == OK and isinstance(payload, PageResult):
+            return payload
+        raise StageFailed(f"page {task.page}: {payload}")
+
+    async def close(self) -> None:
+        """Ask every worker to stop, then kill those still running after the grace period."""
+        self._closed = True
+        workers, self._workers = list(self._workers), set()
+        await asyncio.to_thread(_stop_all, workers, self._config.worker_stop_grace_s)
+
+
+def _stop_all(workers: list[_Worker], grace_s: float) -> None:
+    for worker in workers:
+        with contextlib.suppress(OSError, ValueError):
+            worker.conn.send(None)
+    deadline = time.monotonic() + grace_s
+    for worker in workers:
+        worker.process.join(max(0.0, deadline - time.monotonic()))
+        if worker.process.is_alive():
+            log.warning("OCR worker %s did not stop within %g s: killing it", worker.process.pid, grace_s)
+        worker.reap()

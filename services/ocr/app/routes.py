@@ -1,0 +1,31 @@
+"""The HTTP surface of the OCR service: POST /v1/ocr (and /healthz from services.common.web)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.common.errors import BadRequest
+from services.common.paths import job_dir_for_request
+from services.common.stage_api import OCR_PATH
+from services.common.web import json_response, read_json_object
+
+from .config import Config
+from .pool import WorkerPool
+from .stage import run_stage
+
+CONFIG_KEY = web.AppKey("config", Config)
+POOL_KEY = web.AppKey("pool", WorkerPool)
+
+
+async def ocr(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    job_key = body.get("jobKey")
+    if not isinstance(job_key, str):
+        raise BadRequest("jobKey must be a string")
+    config = request.app[CONFIG_KEY]
+    job_dir = job_dir_for_request(config.paths.jobs_dir, job_key)
+    return json_response(await run_stage(config, request.app[POOL_KEY], job_dir))
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post(OCR_PATH, ocr)
