@@ -114,7 +114,8 @@ async def test_invalid_job_key_gives_400(ocr_client):
     client = await ocr_client()
     resp = await post_ocr(client, key="../etc")
     assert resp.status == 400
-    assert (await resp.json())["error"] == {"type": "BadRequest", "message": "invalid jobKey '../etc'", "retryable": False}
+    error = (await resp.json())["error"]
+    assert error == {"type": "BadRequest", "message": "invalid jobKey '../etc'", "retryable": False}
 
 
 async def test_healthz_answers_ok(ocr_client):

@@ -98,6 +98,7 @@ class WorkerPool:
         return sorted(w.process.pid for w in self._workers if w.process.pid is not None)
 
     async def start(self) -> None:
+        """Start (and warm) the missing workers: all of them at first, replacements later. Safe to repeat."""
         await self._top_up()
 
     async def _top_up(self) -> None:
