@@ -1,0 +1,5 @@
+"""`python -m sidecar`."""
+
+from sidecar.server import main
+
+main()

@@ -1,0 +1,17 @@
+"""The application's state, one `web.AppKey` each: set by `create_app`, read by the handlers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .config import Config
+from .index import JobIndex
+from .metrics import Views
+from .prom import PrometheusView
+from .status import SidecarStatus
+
+CONFIG = web.AppKey("config", Config)
+INDEX = web.AppKey("index", JobIndex)
+STATUS = web.AppKey("status", SidecarStatus)
+VIEWS = web.AppKey("views", Views)
+PROMETHEUS = web.AppKey("prometheus", PrometheusView)

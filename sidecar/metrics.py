@@ -1,0 +1,77 @@
+"""`GET /metrics` as JSON: live job counts from the index beside the orchestrator's own metrics.json.
+
+The body is built once per change of the index, of metrics.json or of the sidecar's status, and then served as
+bytes: under load most requests are a cache hit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from services.common.job import JobState
+
+from .index import JobIndex
+from .metrics_file import MetricsFileReader
+from .status import SidecarStatus
+
+# From the index (live, always available): the jobs_* gauges.
+INDEX_FIELDS = {f"jobs_{state.value.lower()}": state.value for state in JobState}
+# From metrics.json (null while it is missing or corrupt): what only the orchestrator knows.
+ORCHESTRATOR_FIELDS = (
+    "disk_error",
+    "retries",
+    "pages_done",
+    "jobs_created",
+    "duplicates",
+    "stage_unavailable",
+    "prep_running",
+    "ocr_running",
+    "intake_paused",
+)
+
+
+class Views:
+    """The three sources every metrics view is built from, and a cache per view keyed on their generations."""
+
+    def __init__(self, index: JobIndex, metrics_file: MetricsFileReader, status: SidecarStatus) -> None:
+        self.index, self.metrics_file, self.status = index, metrics_file, status
+        self._cache: dict[str, tuple[tuple[int, int, int], bytes]] = {}
+
+    def generation(self) -> tuple[int, int, int]:
+        return self.index.generation, self.metrics_file.generation, self.status.generation
+
+    def cached(self, name: str) -> bytes | None:
+        hit = self._cache.get(name)
+        return hit[1] if hit is not None and hit[0] == self.generation() else None
+
+    def store(self, name: str, body: bytes) -> bytes:
+        self._cache[name] = (self.generation(), body)
+        return body
+
+    def metrics_json(self) -> bytes:
+        body = self.cached("json")
+        return body if body is not None else self.store("json", orjson.dumps(build_metrics(self)))
+
+
+def build_metrics(views: Views) -> dict[str, Any]:
+    index, current = views.index, views.metrics_file.current
+    by_state = index.counts_by_state()
+    orchestrator = current.doc or {}
+    doc: dict[str, Any] = {name: by_state.get(state, 0) for name, state in INDEX_FIELDS.items()}
+    doc["jobs_total"] = len(index)
+    doc["jobs_unreadable"] = index.unreadable_count()
+    doc.update({name: orchestrator.get(name) for name in ORCHESTRATOR_FIELDS})
+    doc["sources"] = {
+        "index": [*INDEX_FIELDS, "jobs_total", "jobs_unreadable"],
+        "orchestrator": list(ORCHESTRATOR_FIELDS),
+    }
+    doc["orchestrator"] = {"status": current.status, "problem": current.problem, "metrics": current.doc}
+    doc["index"] = {
+        "byState": dict(by_state),
+        "unreadable": index.unreadable_count(),
+        "skipped": dict(index.skipped_by_reason()),
+    }
+    doc["sidecar"] = views.status.to_json()
+    return doc

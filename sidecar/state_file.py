@@ -1,0 +1,173 @@
+"""One safe read of `jobs/<jobKey>/state.json`: no symlinks followed, size capped, any bytes survived.
+
+The folder and the file are opened relative to an open descriptor of the jobs folder with `O_NOFOLLOW`, so a job
+folder or a state.json that is a symlink is refused by the kernel itself: nothing outside the jobs folder is ever
+read, whatever races with the check. The file's (inode, size, mtime, ctime) is its signature: an unchanged
+signature means an unchanged file, so repeated events and rescans cost one `fstat`, not a parse.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from services.common.clock import format_time, from_epoch, now_iso, parse_time
+from services.common.paths import STATE_FILE
+
+Signature = tuple[int, int, int, int]
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO planted as state.json must not hang the reader.
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CANONICAL_TIME_CHARS = len("2026-01-01T00:00:00.000Z")
+# Reasons a job folder is skipped (a bounded set: they become a Prometheus label).
+SKIP_SYMLINK = "symlink"
+SKIP_NOT_A_FILE = "not_a_file"
+
+
+@dataclass(slots=True)
+class Entry:
+    """A job as the index holds it: the raw bytes served as-is, plus the few fields the listing needs."""
+
+    key: str
+    signature: Signature
+    raw: bytes | None
+    etag: str
+    state: str | None
+    stage: str | None
+    attempt: int | None
+    updated_at: str
+    problem: str | None = None
+
+    def summary(self) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "jobKey": self.key,
+            "state": self.state,
+            "stage": self.stage,
+            "attempt": self.attempt,
+            "updatedAt": self.updated_at,
+        }
+        if self.problem is not None:
+            doc["unreadable"] = self.problem
+        return doc
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """No job here (any more): no folder, or a folder without a state.json yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """The file still has the signature the caller already knows."""
+
+
+ReadResult = Entry | Missing | Skipped | Unchanged
+MISSING = Missing()
+UNCHANGED = Unchanged()
+
+
+@contextmanager
+def open_jobs_dir(jobs_dir: Path) -> Iterator[int]:
+    fd = os.open(jobs_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def read_state(jobs_fd: int, key: str, max_bytes: int, known: Signature | None = None) -> ReadResult:
+    """Read the state.json of job `key` (a name already checked with `is_valid_job_key`)."""
+    try:
+        dir_fd = os.open(key, _DIR_FLAGS, dir_fd=jobs_fd)
+    except OSError as e:
+        return _refusal(e, key)
+    try:
+        fd = os.open(STATE_FILE, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        return _refusal(e, key)
+    finally:
+        os.close(dir_fd)
+    try:
+        return _read_open_file(fd, key, max_bytes, known)
+    finally:
+        os.close(fd)
+
+
+def _refusal(e: OSError, key: str) -> ReadResult:
+    if e.errno == errno.ELOOP:
+        return Skipped(SKIP_SYMLINK)
+    if e.errno == errno.ENXIO:  # a socket
+        return Skipped(SKIP_NOT_A_FILE)
+    if e.errno in {errno.ENOENT, errno.ENOTDIR}:
+        return MISSING
+    # EACCES, EIO...: listed as unreadable; a zero signature makes the next event or rescan try again.
+    return unreadable(key, (0, 0, 0, 0), now_iso(), f"state.json cannot be read: {e.strerror}")
+
+
+def _read_open_file(fd: int, key: str, max_bytes: int, known: Signature | None) -> ReadResult:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        return Skipped(SKIP_NOT_A_FILE)
+    signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if signature == known:
+        return UNCHANGED
+    mtime = from_epoch(st.st_mtime)
+    if st.st_size > max_bytes:
+        return unreadable(key, signature, mtime, f"state.json is larger than {max_bytes} bytes")
+    raw = os.read(fd, max_bytes + 1)
+    if len(raw) > max_bytes:
+        return unreadable(key, signature, mtime, f"state.json is larger than {max_bytes} bytes")
+    return parse_state(key, signature, raw, mtime)
+
+
+def parse_state(key: str, signature: Signature, raw: bytes, mtime: str) -> Entry:
+    """Turn bytes into an entry; invalid UTF-8, invalid JSON and non-objects become an `unreadable` entry."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        return unreadable(key, signature, mtime, f"state.json is not valid JSON: {e}")
+    if not isinstance(doc, dict):
+        return unreadable(key, signature, mtime, "state.json is not a JSON object")
+    updated = doc.get("updatedAt")
+    return Entry(
+        key=key,
+        signature=signature,
+        raw=raw,
+        etag='"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"',
+        state=_text(doc.get("state")),
+        stage=_text(doc.get("stage")),
+        attempt=doc.get("attempt") if type(doc.get("attempt")) is int else None,
+        updated_at=_canonical_time(updated) if isinstance(updated, str) else mtime,
+    )
+
+
+def unreadable(key: str, signature: Signature, mtime: str, problem: str) -> Entry:
+    return Entry(key, signature, None, "", None, None, None, mtime, problem)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _canonical_time(text: str) -> str:
+    """updatedAt as the contract writes it, so that string order is time order (other RFC 3339 shapes converted)."""
+    if len(text) == _CANONICAL_TIME_CHARS and text.endswith("Z"):
+        return text
+    try:
+        return format_time(parse_time(text))
+    except ValueError:
+        return text
