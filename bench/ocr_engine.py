@@ -2,8 +2,9 @@
 
 Engines, each producing the full outputs of the service per page (text, word confidences, one-page PDF):
   subprocess: one `tesseract page.png out -l fra+eng txt tsv pdf` run per page (the model is loaded every time);
-  tesserocr:  one libtesseract API per worker process, loaded once (warm), `ProcessPages` with the PDF and
-              text renderers, confidences from `AllWordConfidences()`.
+  tesserocr:  the service's own engine (services.ocr.app.pool.WorkerPool): one libtesseract API per worker
+              process, loaded once (warm), `ProcessPages` with the PDF and text renderers, confidences from
+              `AllWordConfidences()`, outputs renamed into place and the page .json written last.
 Both run WORKERS pages in parallel, one thread each (OMP_THREAD_LIMIT=1). Each engine does ROUNDS timed runs
 over the same pages and keeps the best, because the machine is shared and noisy.
 
@@ -13,13 +14,14 @@ over the same pages and keeps the best, because the machine is shared and noisy.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -27,7 +29,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["OMP_THREAD_LIMIT"] = "1"
 
-from services.ocr.app.config import default_tessdata_dir  # noqa: E402
+from services.common.paths import DataPaths  # noqa: E402
+from services.ocr.app.config import Config, default_tessdata_dir  # noqa: E402
+from services.ocr.app.page import PageResult, PageTask  # noqa: E402
+from services.ocr.app.pool import WorkerPool  # noqa: E402
 from tests.factory import SAMPLE_EN, SAMPLE_FR, page_image  # noqa: E402
 
 A4_300DPI = (2480, 3508)
@@ -58,26 +63,6 @@ def subprocess_page(png: Path) -> tuple[int, float]:
     return len(confs), sum(confs) / max(len(confs), 1)
 
 
-_API = None
-
-
-def warm_library(tessdata: str) -> None:
-    global _API
-    import tesserocr
-
-    _API = tesserocr.PyTessBaseAPI(path=tessdata, lang=LANG)
-    _API.SetVariable("tessedit_create_pdf", "1")
-    _API.SetVariable("tessedit_create_txt", "1")
-
-
-def library_page(png: Path) -> tuple[int, float]:
-    assert _API is not None
-    if not _API.ProcessPages(f"{png.with_suffix('')}-lib", str(png)):
-        raise RuntimeError(f"tesseract failed on {png}")
-    confs = _API.AllWordConfidences()
-    return len(confs), sum(confs) / max(len(confs), 1)
-
-
 def time_subprocess(pages: list[Path], workers: int) -> tuple[float, list[tuple[int, float]]]:
     with ThreadPoolExecutor(workers) as pool:
         started = time.perf_counter()
@@ -85,15 +70,28 @@ def time_subprocess(pages: list[Path], workers: int) -> tuple[float, list[tuple[
         return time.perf_counter() - started, results
 
 
-def time_library(pages: list[Path], workers: int, tessdata: str) -> tuple[float, float, list[tuple[int, float]]]:
+async def _time_service_pool(pages: list[Path], workers: int, tessdata: str) -> tuple[float, float, list[PageResult]]:
+    paths = DataPaths.from_env({"DATA_DIR": str(pages[0].parent)})
+    config = Config(paths=paths, workers=workers, tessdata_dir=Path(tessdata), page_timeout_s=600.0)
     started = time.perf_counter()
-    with ProcessPoolExecutor(workers, initializer=warm_library, initargs=(tessdata,)) as pool:
-        # Warm every worker before the clock starts, as the service does once at start-up.
-        list(pool.map(time.sleep, [0.2] * workers))
-        warm_s = time.perf_counter() - started
+    pool = WorkerPool(config)
+    await pool.start()  # warm every worker before the clock starts, as the service does once at start-up
+    warm_s = time.perf_counter() - started
+    out_dir = pages[0].parent / f"ocr-{time.monotonic_ns()}"
+    out_dir.mkdir()
+    try:
         started = time.perf_counter()
-        results = list(pool.map(library_page, pages))
-        return time.perf_counter() - started, warm_s, results
+        tasks = [PageTask(page=n, image=png, out_dir=out_dir) for n, png in enumerate(pages, start=1)]
+        results = await asyncio.gather(*(pool.run(task) for task in tasks))
+        return time.perf_counter() - started, warm_s, list(results)
+    finally:
+        await pool.close()
+
+
+def time_library(pages: list[Path], workers: int, tessdata: str) -> tuple[float, float, list[tuple[int, float]]]:
+    """The service's own engine: its WorkerPool of warm tesserocr workers, writing .pdf, .txt and .json per page."""
+    elapsed, warm_s, results = asyncio.run(_time_service_pool(pages, workers, tessdata))
+    return elapsed, warm_s, [(r.words, r.confidence) for r in results]
 
 
 def main() -> None:

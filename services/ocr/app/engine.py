@@ -93,8 +93,9 @@ def recognise(task: PageTask) -> PageResult:
 
 
 def _handle(task: PageTask) -> tuple[str, object]:
-    ctx = task.job or {}
-    with bind_job(str(ctx.get("jobKey", "-")), ctx.get("stage"), ctx.get("attempt")):
+    ctx = task.job
+    binding = bind_job(ctx["jobKey"], ctx.get("stage"), ctx.get("attempt")) if ctx else contextlib.nullcontext()
+    with binding:
         try:
             result = recognise(task)
         except (StageFailed, OSError) as e:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import multiprocessing
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -92,6 +93,9 @@ class WorkerPool:
         self._workers: set[_Worker] = set()
         self._starting = 0
         self._closed = False
+        # Each busy worker holds one thread waiting on its pipe: a pool of its own, so pages never queue behind
+        # the default executor's file I/O, nor starve it.
+        self._waiters = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="ocr-wait")
 
     @property
     def pids(self) -> list[int]:
@@ -137,7 +141,8 @@ class WorkerPool:
         worker = await self._idle.get()
         timeout_s = self._config.page_timeout_s
         try:
-            kind, payload = await asyncio.to_thread(worker.call, task, timeout_s)
+            loop = asyncio.get_running_loop()
+            kind, payload = await loop.run_in_executor(self._waiters, worker.call, task, timeout_s)
         except TimeoutError as e:
             self._retire(worker, task)
             raise StageFailed(f"page {task.page} took longer than OCR_PAGE_TIMEOUT_S={timeout_s:g} s") from e
@@ -158,6 +163,7 @@ class WorkerPool:
         self._closed = True
         workers, self._workers = list(self._workers), set()
         await asyncio.to_thread(_stop_all, workers, self._config.worker_stop_grace_s)
+        self._waiters.shutdown(wait=False)
 
 
 def _stop_all(workers: list[_Worker], grace_s: float) -> None:
