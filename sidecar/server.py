@@ -66,12 +66,18 @@ def make_runner(app: web.Application, config: Config) -> web.AppRunner:
     )
 
 
-async def serve(config: Config, stop: asyncio.Event) -> None:
-    runner = make_runner(create_app(config), config)
+async def start_server(app: web.Application, config: Config) -> tuple[web.AppRunner, LimitedTCPSite]:
+    """Start serving `app` (its cleanup context starts the watcher); `runner.cleanup()` stops both."""
+    runner = make_runner(app, config)
     await runner.setup()
     site = LimitedTCPSite(runner, config.host, config.port, config.max_connections)
     await site.start()
     log.info("sidecar listening on %s:%d", config.host, site.port, extra={"port": site.port})
+    return runner, site
+
+
+async def serve(config: Config, stop: asyncio.Event) -> None:
+    runner, _site = await start_server(create_app(config), config)
     try:
         await stop.wait()
     finally:
