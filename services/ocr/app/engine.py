@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import time
 from multiprocessing.connection import Connection
@@ -71,7 +72,8 @@ def recognise(task: PageTask) -> PageResult:
         raise RuntimeError("load_engine() was not called in this process")
     started = time.perf_counter()
     _check_png(task.image)
-    outbase = temp_path_for(task.out_dir / page_name(task.page, ""))
+    # pid plus a random tag: replicas in containers share the jobs volume and may well share pids too.
+    outbase = Path(f"{temp_path_for(task.out_dir / page_name(task.page, ''))}-{secrets.token_hex(4)}")
     try:
         if not _api.ProcessPages(str(outbase), str(task.image)):
             raise StageFailed(f"tesseract could not recognise {task.image.name}")
