@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pypdfium2 as pdfium
@@ -133,3 +134,14 @@ async def test_worker_log_lines_carry_the_job_context(ocr_client, make_job, capf
     lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
     recognised = [line for line in lines if line["message"].startswith("page 1 recognised")]
     assert recognised[0] | {"jobKey": "job1", "stage": "OCR", "attempt": 3} == recognised[0]
+
+
+async def test_two_calls_for_one_job_at_once_recognise_each_page_once(ocr_client, make_job, capfd):
+    job_dir = make_job()
+    client = await ocr_client()
+    first, second = await asyncio.gather(post_ocr(client), post_ocr(client))
+    assert (first.status, second.status) == (200, 200)
+    assert (await first.json())["pageResults"] == (await second.json())["pageResults"]
+    out = capfd.readouterr().out
+    assert (out.count("page 1 recognised"), out.count("page 2 recognised")) == (1, 1)
+    assert "château" in (job_dir / "document.txt").read_text("utf-8")

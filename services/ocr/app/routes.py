@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
 from aiohttp import web
 
 from services.common.errors import BadRequest
@@ -15,6 +18,9 @@ from .stage import run_stage
 
 CONFIG_KEY = web.AppKey("config", Config)
 POOL_KEY = web.AppKey("pool", WorkerPool)
+# One lock per job key while requests for it are in flight: a repeated call (the orchestrator retrying after its
+# own timeout) waits for the first one and then finds every page done, instead of recognising them all twice.
+JOB_LOCKS_KEY = web.AppKey("job_locks", weakref.WeakValueDictionary[str, asyncio.Lock])
 
 
 async def ocr(request: web.Request) -> web.Response:
@@ -24,8 +30,14 @@ async def ocr(request: web.Request) -> web.Response:
         raise BadRequest("jobKey must be a string")
     config = request.app[CONFIG_KEY]
     job_dir = job_dir_for_request(config.paths.jobs_dir, job_key)
-    return json_response(await run_stage(config, request.app[POOL_KEY], job_dir))
+    locks = request.app[JOB_LOCKS_KEY]
+    lock = locks.get(job_key)
+    if lock is None:
+        lock = locks[job_key] = asyncio.Lock()
+    async with lock:
+        return json_response(await run_stage(config, request.app[POOL_KEY], job_dir))
 
 
 def setup_routes(app: web.Application) -> None:
+    app[JOB_LOCKS_KEY] = weakref.WeakValueDictionary()
     app.router.add_post(OCR_PATH, ocr)
