@@ -128,4 +128,9 @@ def serve(conn: Connection, lang: str, tessdata_dir: str) -> None:
             return
         if task is None:
             return
-        conn.send(_handle(task))
+        reply = _handle(task)
+        try:
+            conn.send(reply)
+        except OSError:
+            # The parent is gone (killed): the page's outputs are on disk all the same; nothing left to do.
+            return
