@@ -99,3 +99,11 @@ async def test_close_stops_every_worker(config_for):
     pids = pool.pids
     await pool.close()
     assert all(is_gone(pid) for pid in pids)
+
+
+async def test_pages_waiting_for_a_timed_out_worker_get_its_replacement(pool_for, make_job):
+    pool = await pool_for(OCR_WORKERS="1", OCR_PAGE_TIMEOUT_S="0.01")
+    task = big_page_task(make_job)
+    # Both pages queue for the single worker; the second must not wait forever once the first kills it.
+    results = await asyncio.wait_for(asyncio.gather(pool.run(task), pool.run(task), return_exceptions=True), 120)
+    assert [type(r) for r in results] == [StageFailed, StageFailed]

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # After SIGKILL a process is gone at once; this only bounds the join against the unexpected.
 KILL_JOIN_TIMEOUT_S = 5.0
+# When no worker can start at all (memory exhausted, say), how long to wait before trying again.
+RESPAWN_DELAY_S = 5.0
 
 
 @dataclass(slots=True, eq=False)
@@ -93,6 +95,7 @@ class WorkerPool:
         self._workers: set[_Worker] = set()
         self._starting = 0
         self._closed = False
+        self._replacing: set[asyncio.Future[None]] = set()
         # Each busy worker holds one thread waiting on its pipe: a pool of its own, so pages never queue behind
         # the default executor's file I/O, nor starve it.
         self._waiters = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="ocr-wait")
@@ -119,7 +122,9 @@ class WorkerPool:
             self._starting -= missing
         failures = [r for r in started if isinstance(r, BaseException)]
         for worker in started:
-            if isinstance(worker, _Worker):
+            if isinstance(worker, _Worker) and self._closed:
+                await asyncio.to_thread(worker.reap)
+            elif isinstance(worker, _Worker):
                 self._workers.add(worker)
                 self._idle.put_nowait(worker)
         if failures and not self._workers:
@@ -128,11 +133,28 @@ class WorkerPool:
             log.error("an OCR worker could not start: %s", failure)
 
     def _retire(self, worker: _Worker, task: PageTask) -> None:
+        """Kill a worker now (a signal, not blocking) and start its replacement in the background.
+
+        In the background, because pages may be waiting for a worker while no other call would start one (the
+        page that lost this worker may have no retry left), and because a cancelled caller cannot wait.
+        """
         self._workers.discard(worker)
-        # Kill now (a signal, not blocking); wait for it and clean up off the event loop.
         with contextlib.suppress(OSError, ValueError):
             worker.process.kill()
-        asyncio.get_running_loop().run_in_executor(None, worker.reap, task)
+        reaped = asyncio.get_running_loop().run_in_executor(None, worker.reap, task)
+        replacement = asyncio.ensure_future(self._replace(reaped))
+        self._replacing.add(replacement)
+        replacement.add_done_callback(self._replacing.discard)
+
+    async def _replace(self, reaped: asyncio.Future[None]) -> None:
+        await reaped
+        while not self._closed:
+            try:
+                await self._top_up()
+                return
+            except StageFailed as e:
+                log.error("no OCR worker is running: %s; trying again in %g s", e, RESPAWN_DELAY_S)
+                await asyncio.sleep(RESPAWN_DELAY_S)
 
     async def run(self, task: PageTask) -> PageResult:
         if self._closed:
@@ -161,6 +183,8 @@ class WorkerPool:
     async def close(self) -> None:
         """Ask every worker to stop, then kill those still running after the grace period."""
         self._closed = True
+        # Not cancelled: a worker being started in a thread would be lost; closed, _top_up reaps it instead.
+        await asyncio.gather(*self._replacing, return_exceptions=True)
         workers, self._workers = list(self._workers), set()
         await asyncio.to_thread(_stop_all, workers, self._config.worker_stop_grace_s)
         self._waiters.shutdown(wait=False)
