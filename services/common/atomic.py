@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 from pathlib import Path
 
 # Errors that mean "the volume is in trouble", as opposed to a bug in our code.
@@ -18,8 +19,19 @@ def is_disk_error(exc: BaseException) -> bool:
 
 
 def temp_path_for(path: Path) -> Path:
-    """A temp name beside `path`: dot-prefixed so readers and the inbox scan skip it."""
-    return path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}")
+    """A temp name beside `path`: dot-prefixed so readers skip it; pid and a random tag keep writers apart
+    (two containers sharing the volume can have the same pid)."""
+    return path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+
+
+def remove_temp_files(folder: Path, name: str = "") -> int:
+    """Remove temp files a killed writer left in `folder` (of file `name`, or all); only that file's writer calls it."""
+    removed = 0
+    for leftover in folder.glob(f"{TEMP_PREFIX}{name}*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+            removed += 1
+    return removed
 
 
 def fsync_dir(folder: Path) -> None:

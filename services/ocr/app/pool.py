@@ -53,7 +53,7 @@ class _Worker:
             self.conn.close()
         if task is not None and self.process.pid is not None:
             # Temp names end in the writer's pid (services.common.atomic.temp_path_for), or the pid and a tag.
-            for pattern in (f".tmp-*.{self.process.pid}", f".tmp-*.{self.process.pid}-*"):
+            for pattern in (f".tmp-*.{self.process.pid}.*", f".tmp-*.{self.process.pid}-*"):
                 for leftover in task.out_dir.glob(pattern):
                     with contextlib.suppress(OSError):
                         leftover.unlink()

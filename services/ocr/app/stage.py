@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from services.common.atomic import remove_temp_files
 from services.common.errors import StageFailed
 from services.common.logs import current_job
 from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT, OCR_DIR
@@ -70,6 +71,10 @@ async def run_stage(config: Config, pool: WorkerPool, job_dir: Path) -> dict[str
     specs = await asyncio.to_thread(read_manifest, job_dir)
     out_dir = job_dir / OCR_DIR
     await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
+    # Temp files of a call cut short by a kill; the orchestrator never runs two OCR calls of one job at once.
+    await asyncio.to_thread(remove_temp_files, out_dir)
+    for name in (DOCUMENT_TEXT, DOCUMENT_PDF):
+        await asyncio.to_thread(remove_temp_files, job_dir, name)
     results = list(await asyncio.gather(*(recognise_page(config, pool, spec, out_dir) for spec in specs)))
     if not any(r.ok for r in results):
         # Nothing to deliver: let the orchestrator retry the stage, or give up, rather than call this done.

@@ -29,7 +29,7 @@ PROBE_INTERVAL_MAX_S = 15.0
 
 def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
     """Exponential backoff with full jitter between 50% and 150%, so retries of many jobs spread out."""
-    return min(max_s, base_s * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.5)
+    return float(min(max_s, base_s * 2.0 ** max(0, attempt - 1)) * random.uniform(0.5, 1.5))
 
 
 @dataclass(slots=True)

@@ -6,7 +6,6 @@ a tick costs what the active jobs cost, not every job ever seen. Disk is read on
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from services.common.atomic import TEMP_PREFIX, atomic_write_bytes, is_disk_error
+from services.common.atomic import atomic_write_bytes, is_disk_error, remove_temp_files
 from services.common.job import Job, JobState, is_valid_job_key, new_job, requeue
 from services.common.paths import STATE_FILE, DataPaths
 from services.common.stage_api import SOURCE_STEM
@@ -141,6 +140,4 @@ class JobStore:
 
 def _remove_own_temp_files(job_dir: Path) -> None:
     """Temp files of state.json left by a killed orchestrator; the stage services clean their own."""
-    for leftover in job_dir.glob(f"{TEMP_PREFIX}{STATE_FILE}.*"):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
+    remove_temp_files(job_dir, STATE_FILE)
