@@ -1,0 +1,159 @@
+"""The page clean-up steps, pure functions on grayscale ("L") images: skew estimate, deskew, background, denoise.
+
+Each step is cheap on purpose (about a tenth of what Tesseract spends on the same page): anything that can be
+estimated on a downscaled copy is, and full-resolution work is a handful of vectorised passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+# Pages are scanned within a few degrees of straight; a larger angle is more likely a layout (a rotated table).
+MAX_SKEW_DEG = 5.0
+COARSE_STEP_DEG = 0.25
+FINE_STEP_DEG = 0.05
+# Below this the rotation's resampling blur costs more OCR accuracy than the skew itself.
+MIN_ROTATION_DEG = 0.1
+# The skew is estimated on a copy about this wide: 0.05 degrees is then under a pixel of drift across the text.
+SKEW_SAMPLE_WIDTH_PX = 1000
+# A page with fewer ink pixels than this (on the sample) is blank or nearly so: nothing to straighten.
+MIN_INK_POINTS = 500
+# More points than this add time, not precision: the estimate uses an even subsample.
+MAX_INK_POINTS = 150_000
+# Lighting varies over centimetres, text over millimetres: the background is estimated at 1/8 scale (at 300 dpi)
+# where a 7-pixel max filter (about 5 mm) erases strokes and a wide blur keeps only the lighting.
+BACKGROUND_SCALE_AT_300_DPI = 8
+BACKGROUND_MAX_FILTER_PX = 7
+BACKGROUND_BLUR_PX = 6.0
+# Contrast stretch: this share of the darkest pixels becomes pure black, the median (paper) pure white.
+INK_PERCENTILE = 0.5
+PAPER_PERCENTILE = 50.0
+WHITE = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Which steps run; the defaults are the ones measured to help Tesseract on degraded scans."""
+
+    deskew: bool = True
+    clean: bool = True
+    denoise: bool = True
+
+
+def otsu_threshold(gray: np.ndarray) -> int:
+    """The gray level that best separates ink from paper (Otsu's between-class variance)."""
+    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    if total == 0:
+        return 128
+    levels = np.arange(256, dtype=np.float64)
+    weight_dark = np.cumsum(hist)
+    mass_dark = np.cumsum(hist * levels)
+    weight_light = total - weight_dark
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_dark = mass_dark / weight_dark
+        mean_light = (mass_dark[-1] - mass_dark) / weight_light
+        between = weight_dark * weight_light * (mean_dark - mean_light) ** 2
+    return int(np.nanargmax(np.nan_to_num(between, nan=-1.0)))
+
+
+def _ink_points(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of the dark pixels of a downscaled copy, centred, as float arrays (y, x)."""
+    factor = max(1, round(img.width / SKEW_SAMPLE_WIDTH_PX))
+    small = np.asarray(img.reduce(factor) if factor > 1 else img)
+    ys, xs = np.nonzero(small < otsu_threshold(small))
+    if ys.size > MAX_INK_POINTS:
+        stride = -(-ys.size // MAX_INK_POINTS)
+        ys, xs = ys[::stride], xs[::stride]
+    return ys.astype(np.float64), xs.astype(np.float64) - small.shape[1] / 2.0
+
+
+def _sharpness(ys: np.ndarray, xs: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
+    """Projection-profile energy per angle: text lines straightened by the right angle give the spikiest profile."""
+    scores = np.empty(angles_deg.size)
+    offset = float(np.abs(xs).max() * np.tan(np.radians(MAX_SKEW_DEG + 1)) + 1)
+    for i, angle in enumerate(angles_deg):
+        rows = (ys + xs * np.tan(np.radians(angle)) + offset).astype(np.int64)
+        counts = np.bincount(rows)
+        scores[i] = float(np.dot(counts, counts))
+    return scores
+
+
+def estimate_skew(img: Image.Image) -> float:
+    """The page's skew in degrees, counter-clockwise positive (as `Image.rotate` would have made it); 0 if blank."""
+    ys, xs = _ink_points(img)
+    if ys.size < MIN_INK_POINTS:
+        return 0.0
+    coarse = np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + COARSE_STEP_DEG / 2, COARSE_STEP_DEG)
+    best = float(coarse[int(np.argmax(_sharpness(ys, xs, coarse)))])
+    fine = np.arange(best - COARSE_STEP_DEG, best + COARSE_STEP_DEG + FINE_STEP_DEG / 2, FINE_STEP_DEG)
+    fine = fine[np.abs(fine) <= MAX_SKEW_DEG + 1e-9]
+    return round(float(fine[int(np.argmax(_sharpness(ys, xs, fine)))]), 2)
+
+
+def deskew(img: Image.Image, skew_deg: float) -> Image.Image:
+    """Rotate the page straight, keeping its size (as scanners and OCRmyPDF do) and filling corners with white."""
+    if abs(skew_deg) < MIN_ROTATION_DEG:
+        return img
+    return img.rotate(-skew_deg, resample=Image.Resampling.BILINEAR, fillcolor=WHITE)
+
+
+def flatten_background(img: Image.Image, dpi: float) -> Image.Image:
+    """Divide by the estimated paper brightness, so uneven lighting and shadows become a flat white."""
+    factor = max(1, round(BACKGROUND_SCALE_AT_300_DPI * dpi / 300))
+    small = img.reduce(factor) if factor > 1 else img.copy()
+    paper = small.filter(ImageFilter.MaxFilter(BACKGROUND_MAX_FILTER_PX))
+    paper = paper.filter(ImageFilter.GaussianBlur(BACKGROUND_BLUR_PX))
+    background = np.asarray(paper.resize(img.size, Image.Resampling.BILINEAR), dtype=np.uint16)
+    pixels = np.asarray(img, dtype=np.uint16)
+    flat = np.minimum(pixels * WHITE // np.maximum(background, 1), WHITE).astype(np.uint8)
+    return Image.fromarray(flat, "L")
+
+
+def stretch_contrast(img: Image.Image) -> Image.Image:
+    """Map the darkest ink to black and the paper to white (a lookup table: one pass over the pixels)."""
+    hist = np.bincount(np.asarray(img).ravel(), minlength=256)
+    cumulative = np.cumsum(hist) / max(1, int(hist.sum()))
+    ink = int(np.searchsorted(cumulative, INK_PERCENTILE / 100))
+    paper = int(np.searchsorted(cumulative, PAPER_PERCENTILE / 100))
+    if paper - ink < 16:  # a blank or uniform page: stretching would only amplify noise
+        return img
+    levels = np.clip((np.arange(256) - ink) * WHITE / (paper - ink), 0, WHITE).astype(np.uint8)
+    return img.point(levels.tolist())
+
+
+def _median_of_3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    median: np.ndarray = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    return median
+
+
+def denoise(img: Image.Image) -> Image.Image:
+    """A 3x3 median: removes the scanner's salt-and-pepper and dust without softening stroke edges.
+
+    Computed exactly as the median of (max of column minima, median of column medians, min of column maxima),
+    about 20 vectorised min/max passes: ten times faster than Pillow's generic rank filter, same pixels.
+    """
+    padded = np.pad(np.asarray(img), 1, mode="edge")
+    up, centre, down = padded[:-2], padded[1:-1], padded[2:]
+    lows = np.minimum(np.minimum(up, centre), down)
+    highs = np.maximum(np.maximum(up, centre), down)
+    mids = _median_of_3(up, centre, down)
+    max_low = np.maximum(np.maximum(lows[:, :-2], lows[:, 1:-1]), lows[:, 2:])
+    min_high = np.minimum(np.minimum(highs[:, :-2], highs[:, 1:-1]), highs[:, 2:])
+    mid_mid = _median_of_3(mids[:, :-2], mids[:, 1:-1], mids[:, 2:])
+    return Image.fromarray(_median_of_3(max_low, mid_mid, min_high), "L")
+
+
+def normalise(img: Image.Image, dpi: float, options: Options = Options()) -> tuple[Image.Image, float]:
+    """All steps in their order; returns the clean page and the skew that was measured (0 when not estimated)."""
+    page = img.convert("L") if img.mode != "L" else img
+    if options.clean:
+        page = stretch_contrast(flatten_background(page, dpi))
+    skew_deg = estimate_skew(page) if options.deskew else 0.0
+    page = deskew(page, skew_deg)
+    if options.denoise:
+        page = denoise(page)
+    return page, skew_deg
