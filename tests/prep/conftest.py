@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from services.prep.app import Config, create_app
+from tests.factory import write_pixel_bomb
 
 # Small pages keep the suite quick: A6 at 300 dpi, still real rendered text.
 SMALL_PAGE = (1240, 1748)
@@ -24,6 +25,18 @@ def write_many_frames_tiff(path, frames):
     rest = [Image.new("L", (8, 8), 255) for _ in range(frames - 1)]
     first.save(path, "TIFF", save_all=True, append_images=rest)
     return path
+
+
+@pytest.fixture(scope="session")
+def pixel_bomb(tmp_path_factory):
+    """A 30000 x 30000 PNG of a few kilobytes (built once: writing it takes seconds). Read-only."""
+    return write_pixel_bomb(tmp_path_factory.mktemp("bomb") / "bomb.png")
+
+
+@pytest.fixture(scope="session")
+def frames_bomb(tmp_path_factory):
+    """A TIFF of 2050 tiny frames, beyond the default PREP_MAX_PAGES of 2000 (built once). Read-only."""
+    return write_many_frames_tiff(tmp_path_factory.mktemp("frames") / "frames.tif", 2050)
 
 
 @pytest.fixture

@@ -62,8 +62,8 @@ def _check_pixels(width: float, height: float, page: int, limits: Limits, what: 
         )
 
 
-def _too_many_pages(count: int | str, limits: Limits) -> BadDocument:
-    return BadDocument(f"the document has {count} pages, more than the limit of {limits.max_pages} (PREP_MAX_PAGES)")
+def _too_many_pages(count: str, limits: Limits) -> BadDocument:
+    return BadDocument(f"the document has {count} pages, over the limit of {limits.max_pages} (PREP_MAX_PAGES)")
 
 
 # --- PDF ---------------------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def inspect_pdf(path: Path, limits: Limits) -> int:
         if count == 0:
             raise BadDocument("the PDF has no pages")
         if count > limits.max_pages:
-            raise _too_many_pages(count, limits)
+            raise _too_many_pages(str(count), limits)
         scale = limits.dpi / POINTS_PER_INCH
         for index in range(count):
             width_pt, height_pt = doc.get_page_size(index)
