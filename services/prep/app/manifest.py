@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from services.common.atomic import atomic_write_bytes
+from services.common.atomic import atomic_write_bytes, remove_temp_files
 from services.common.stage_api import PAGES_MANIFEST
 
 from .worker import DocumentInfo, PageResult
@@ -31,6 +31,7 @@ def build_manifest(source: Path, info: DocumentInfo, results: Sequence[PageResul
 
 
 def write_manifest(pages_dir: Path, manifest: dict[str, Any]) -> None:
+    remove_temp_files(pages_dir, PAGES_MANIFEST)  # the leftover of a killed run, if any
     atomic_write_bytes(manifest_path(pages_dir), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
 
 

@@ -16,7 +16,7 @@ from services.common.stage_api import PAGES_DIR
 from .config import Config
 from .manifest import build_manifest, read_complete_manifest, write_manifest
 from .pool import PrepPool
-from .worker import PageResult, PageTask, inspect_document, prep_page, remove_stale_temps
+from .worker import PageResult, PageTask, inspect_document, prep_page
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,6 @@ class PrepOutcome:
 
     def to_json(self) -> dict[str, Any]:
         return {"pages": self.pages, "durationS": round(self.duration_s, 3), "warnings": self.warnings}
-
-
-def _prepare_out_dir(pages_dir: Path) -> None:
-    pages_dir.mkdir(exist_ok=True)
-    removed = remove_stale_temps(pages_dir)
-    if removed:
-        log.info("removed %d temp files left by an interrupted run", removed)
 
 
 async def _run_pages(pool: PrepPool, tasks: list[PageTask], in_flight: int) -> list[PageResult]:
@@ -68,7 +61,7 @@ async def prep_job(pool: PrepPool, config: Config, job_dir: Path, source: Path) 
         log.info("pages already prepared: nothing to do", extra={"pages": len(done["pages"])})
         return PrepOutcome(len(done["pages"]), time.perf_counter() - started, list(done.get("warnings", [])), True)
     info = await pool.run(inspect_document, current_job(), source, config.limits)
-    await asyncio.to_thread(_prepare_out_dir, pages_dir)
+    await asyncio.to_thread(pages_dir.mkdir, exist_ok=True)
     tasks = [
         PageTask(source, info.format, index, pages_dir, config.limits, config.options) for index in range(info.pages)
     ]

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from PIL import Image, PngImagePlugin
 
-from services.common.atomic import TEMP_PREFIX, fsync_dir, temp_path_for
+from services.common.atomic import fsync_dir, remove_temp_files, temp_path_for
 from services.common.logs import JobContext, bind_job, configure_logging
 from services.common.stage_api import page_name
 
@@ -154,6 +154,8 @@ def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
             log.debug("page %d already prepared", task.page)
             return done
         started = time.perf_counter()
+        # A temp file of this page can only be the leftover of a killed writer: the page is redone by us.
+        remove_temp_files(task.out_dir, task.out_path.name)
         page = render_page(task.source, task.format, task.index, task.limits)
         clean, skew_deg = normalise(page.image, page.dpi, task.options)
         meta = {"dpi": page.dpi, "skewDeg": skew_deg, "warnings": list(page.warnings), "settings": task.settings()}
@@ -164,26 +166,3 @@ def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
             extra={"page": task.page, "skewDeg": skew_deg, "pageMs": round((time.perf_counter() - started) * 1e3)},
         )
         return PageResult(task.page, task.out_path.name, clean.width, clean.height, page.dpi, skew_deg, page.warnings)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temps(out_dir: Path) -> int:
-    """Delete temp files left by writers that died (their pid, the name's suffix, is gone); returns how many."""
-    removed = 0
-    for tmp in out_dir.glob(f"{TEMP_PREFIX}*"):
-        pid = tmp.name.rsplit(".", 1)[-1]
-        if pid.isdigit() and _pid_alive(int(pid)):
-            continue
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-            removed += 1
-    return removed

@@ -1,0 +1,70 @@
+"""The worker functions: whole pages or none, finished pages reused, leftovers of dead writers removed."""
+
+from __future__ import annotations
+
+import logging
+
+from PIL import Image
+
+from services.common.atomic import temp_path_for
+from services.common.logs import JobContextFilter
+from services.prep.app.normalise import Options
+from services.prep.app.render import Limits
+from services.prep.app.sniff import Format
+from services.prep.app.worker import PageTask, inspect_document, prep_page
+from tests.factory import SAMPLE_EN, SAMPLE_FR, page_image, write_pdf
+
+from .conftest import SMALL_PAGE
+
+
+def make_task(tmp_path, options=None, index=0):
+    source = tmp_path / "source.pdf"
+    if not source.exists():
+        write_pdf(source, [page_image(SAMPLE_FR, size=SMALL_PAGE), page_image(SAMPLE_EN, size=SMALL_PAGE, rotate=2)])
+    out_dir = tmp_path / "pages"
+    out_dir.mkdir(exist_ok=True)
+    return PageTask(source, Format.PDF, index, out_dir, Limits(), options or Options())
+
+
+def test_prep_page_writes_a_grayscale_png_with_its_dpi(tmp_path):
+    result = prep_page(None, make_task(tmp_path))
+    with Image.open(tmp_path / "pages" / "page-0001.png") as img:
+        assert (img.mode, img.size, round(img.info["dpi"][0])) == ("L", (result.width, result.height), 300)
+    assert result.to_json() == {
+        "page": 1,
+        "file": "page-0001.png",
+        "width": result.width,
+        "height": result.height,
+        "dpi": 300,
+        "skewDeg": result.skew_deg,
+    }
+    assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == ["page-0001.png"]
+
+
+def test_prep_page_reuses_a_page_finished_with_the_same_settings(tmp_path):
+    first = prep_page(None, make_task(tmp_path, index=1))
+    mtime = (tmp_path / "pages" / "page-0002.png").stat().st_mtime_ns
+    again = prep_page(None, make_task(tmp_path, index=1))
+    assert (again.reused, again.skew_deg, again.width) == (True, first.skew_deg, first.width)
+    assert (tmp_path / "pages" / "page-0002.png").stat().st_mtime_ns == mtime
+
+
+def test_prep_page_redoes_a_page_made_with_other_settings(tmp_path):
+    prep_page(None, make_task(tmp_path, Options(deskew=False)))
+    assert prep_page(None, make_task(tmp_path)).reused is False
+
+
+def test_worker_log_lines_carry_the_job_context(tmp_path, caplog):
+    caplog.handler.addFilter(JobContextFilter())
+    with caplog.at_level(logging.INFO, logger="services.prep"):
+        inspect_document({"jobKey": "k1", "stage": "PREP", "attempt": 2}, make_task(tmp_path).source, Limits())
+    record = next(r for r in caplog.records if "document is a PDF" in r.getMessage())
+    assert (record.jobKey, record.stage, record.attempt) == ("k1", "PREP", 2)
+
+
+def test_prep_page_removes_the_temp_file_a_killed_writer_left(tmp_path):
+    task = make_task(tmp_path)
+    leftover = temp_path_for(task.out_path)
+    leftover.write_bytes(b"half a page")
+    prep_page(None, task)
+    assert sorted(p.name for p in task.out_dir.iterdir()) == ["page-0001.png"]
