@@ -61,7 +61,8 @@ def make_job(tmp_path):
     def create(write, name="source.pdf", key="job1"):
         job_dir = tmp_path / "jobs" / key
         job_dir.mkdir(parents=True, exist_ok=True)
-        return write(job_dir / name)
+        write(job_dir / name)
+        return job_dir / name
 
     return create
 
