@@ -12,7 +12,7 @@ from services.prep.app.normalise import (
     deskew,
     estimate_skew,
     flatten_background,
-    normalise,
+    normalise_page,
     stretch_contrast,
 )
 from tests.factory import SAMPLE_EN, SAMPLE_FR, page_image
@@ -35,7 +35,7 @@ def test_estimate_skew_finds_the_rotation_of_a_synthetic_page(text_page, angle):
 
 def test_a_page_skewed_by_3_degrees_comes_out_straight(text_page):
     skewed = text_page.rotate(3.0, resample=Image.Resampling.BICUBIC, fillcolor=255)
-    clean, measured = normalise(skewed, 300)
+    clean, measured = normalise_page(skewed, 300)
     assert measured == pytest.approx(3.0, abs=0.5)
     assert abs(estimate_skew(clean)) <= 0.5
     assert clean.size == skewed.size
@@ -68,5 +68,5 @@ def test_denoise_is_exactly_a_3x3_median():
 
 
 def test_switched_off_steps_leave_the_page_as_it_is(text_page):
-    clean, skew = normalise(text_page, 300, Options(deskew=False, clean=False, denoise=False))
+    clean, skew = normalise_page(text_page, 300, Options(deskew=False, clean=False, denoise=False))
     assert (clean, skew) == (text_page, 0.0)

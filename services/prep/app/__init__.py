@@ -2,7 +2,7 @@
 
 from .config import Config
 from .main import create_app, main
-from .normalise import Options, estimate_skew, normalise
+from .normalise import Options, estimate_skew, normalise_page
 from .render import Limits, count_pages, render_page
 from .sniff import Format, sniff_file
 
@@ -15,7 +15,7 @@ __all__ = [
     "create_app",
     "estimate_skew",
     "main",
-    "normalise",
+    "normalise_page",
     "render_page",
     "sniff_file",
 ]

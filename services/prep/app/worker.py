@@ -24,7 +24,7 @@ from services.common.atomic import fsync_dir, remove_temp_files, temp_path_for
 from services.common.logs import JobContext, bind_job, configure_logging
 from services.common.stage_api import page_name
 
-from .normalise import Options, normalise
+from .normalise import Options, normalise_page
 from .render import Limits, count_pages, render_page
 from .sniff import Format, sniff_file
 
@@ -92,7 +92,7 @@ def init_worker(limits: Limits) -> None:
     Image.MAX_IMAGE_PIXELS = limits.max_page_pixels
     warm = Image.new("L", (600, 800), 255)
     warm.paste(0, (100, 100, 500, 120))
-    normalise(warm, float(limits.dpi))
+    normalise_page(warm, float(limits.dpi))
     log.debug("prep worker %d ready", os.getpid())
 
 
@@ -157,7 +157,7 @@ def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
         # A temp file of this page can only be the leftover of a killed writer: the page is redone by us.
         remove_temp_files(task.out_dir, task.out_path.name)
         page = render_page(task.source, task.format, task.index, task.limits)
-        clean, skew_deg = normalise(page.image, page.dpi, task.options)
+        clean, skew_deg = normalise_page(page.image, page.dpi, task.options)
         meta = {"dpi": page.dpi, "skewDeg": skew_deg, "warnings": list(page.warnings), "settings": task.settings()}
         write_page(clean, task.out_path, page.dpi, meta)
         log.debug(
