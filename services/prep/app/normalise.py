@@ -49,7 +49,11 @@ class Options:
 
 def otsu_threshold(gray: np.ndarray) -> int:
     """The gray level that best separates ink from paper (Otsu's between-class variance)."""
-    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    return otsu_from_histogram(np.bincount(gray.ravel(), minlength=256))
+
+
+def otsu_from_histogram(counts: np.ndarray) -> int:
+    hist = counts.astype(np.float64)
     total = hist.sum()
     if total == 0:
         return 128
@@ -132,7 +136,7 @@ def stretch_contrast(img: Image.Image) -> Image.Image:
     hist = np.bincount(np.asarray(img).ravel(), minlength=256)
     ink = _hist_percentile(hist, INK_PERCENTILE)
     paper_hist = hist.copy()
-    paper_hist[: otsu_threshold(np.asarray(img)) + 1] = 0
+    paper_hist[: otsu_from_histogram(hist) + 1] = 0
     if paper_hist.sum() == 0:
         return img
     paper = _hist_percentile(paper_hist, 50.0)
