@@ -231,13 +231,13 @@ def draw_degradation(rng: np.random.Generator) -> Degradation:
         skew_deg=round(float(rng.uniform(-3.0, 3.0)), 2),
         blur_px=round(float(rng.uniform(0.9, 1.5)), 2),
         ink=int(rng.integers(35, 80)),
-        paper=int(rng.integers(205, 235)),
+        paper=int(rng.integers(232, 250)),
         # Fraction of brightness lost at the dark edge of the gradient and at the corners.
-        light_gradient=round(float(rng.uniform(0.2, 0.4)), 2),
-        light_vignette=round(float(rng.uniform(0.1, 0.25)), 2),
+        light_gradient=round(float(rng.uniform(0.12, 0.3)), 2),
+        light_vignette=round(float(rng.uniform(0.05, 0.15)), 2),
         noise_sigma=round(float(rng.uniform(10.0, 18.0)), 1),
         # Dust specks per megapixel.
-        speck_density=round(float(rng.uniform(150.0, 400.0)), 0),
+        speck_density=round(float(rng.uniform(400.0, 900.0)), 0),
         jpeg_quality=int(rng.integers(40, 65)),
     )
 
@@ -303,12 +303,12 @@ def lighting(rng: np.random.Generator, d: Degradation) -> np.ndarray:
 
 
 def specks(rng: np.random.Generator, shape: tuple[int, int], density_per_mpx: float) -> np.ndarray:
-    """Dust: small dark blobs of 2-4 px, the salt-and-pepper of a dirty scanner glass."""
+    """Dust: small dark blobs of 1-4 px, the salt-and-pepper of a dirty scanner glass."""
     mask = np.zeros(shape, dtype=bool)
     count = int(density_per_mpx * shape[0] * shape[1] / 1e6)
     ys = rng.integers(0, shape[0] - 4, count)
     xs = rng.integers(0, shape[1] - 4, count)
-    sizes = rng.integers(2, 5, count)
+    sizes = rng.integers(1, 5, count)
     for y, x, s in zip(ys, xs, sizes, strict=True):
         mask[y : y + s, x : x + s] = True
     return mask
