@@ -125,16 +125,25 @@ def render_pdf_page(path: Path, index: int, limits: Limits) -> Page:
 # --- images ------------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def open_image(path: Path, limits: Limits) -> Iterator[Image.Image]:
-    """Open (headers only) with Pillow's bomb guard set from the budget; decode errors become BadDocument."""
+def _open_guarded(path: Path, limits: Limits) -> Image.Image:
+    """Image.open with Pillow's bomb guard set from the budget (and put back: other code may share the process)."""
+    previous = Image.MAX_IMAGE_PIXELS
     # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; both must stop us before decoding.
     Image.MAX_IMAGE_PIXELS = limits.max_page_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                yield img
+            return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+@contextmanager
+def open_image(path: Path, limits: Limits) -> Iterator[Image.Image]:
+    """Open (headers only) within the pixel budget; decode errors become BadDocument."""
+    try:
+        with _open_guarded(path, limits) as img:
+            yield img
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise BadDocument(
             f"the image is too large: {e.args[0].split('could be')[0].strip()} (PREP_MAX_PAGE_PIXELS)"
