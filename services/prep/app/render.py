@@ -145,8 +145,11 @@ def open_image(path: Path, limits: Limits) -> Iterator[Image.Image]:
         with _open_guarded(path, limits) as img:
             yield img
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
         raise BadDocument(
-            f"the image is too large: {e.args[0].split('could be')[0].strip()} (PREP_MAX_PAGE_PIXELS)"
+            f"the image is too large: {size}, over the limit of {limits.max_page_pixels:,} pixels per page "
+            "(PREP_MAX_PAGE_PIXELS)"
         ) from e
     except BadDocument:
         raise
