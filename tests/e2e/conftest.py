@@ -63,6 +63,14 @@ class Stack:
         )
         if name in self.ports:
             wait_for(lambda: self.healthy(name), timeout_s=30, what=f"{name} /healthz")
+        elif name == "orchestrator":
+            started = self.procs[name].pid
+            wait_for(lambda: self._metrics_written_by(started), timeout_s=30, what="the orchestrator's first tick")
+
+    def _metrics_written_by(self, pid: int) -> bool:
+        assert self.procs["orchestrator"].poll() is None, "orchestrator exited: see its log"
+        lines = self.log_lines("orchestrator") if (self.logs / "orchestrator.jsonl").exists() else []
+        return any(line.get("message") == "orchestrator started" and line.get("pid") == pid for line in lines)
 
     def healthy(self, name: str) -> bool:
         assert self.procs[name].poll() is None, f"{name} exited: see {self.logs / name}.jsonl"

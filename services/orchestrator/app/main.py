@@ -264,6 +264,7 @@ def process_loop(config: Config | None = None, stop: threading.Event | None = No
             signal.signal(signum, lambda *_: stop.set())
     orchestrator = Orchestrator(config)
     orchestrator.start()
+    log.info("orchestrator started", extra={"pid": os.getpid(), "jobs": len(orchestrator.store)})
     while not stop.is_set():
         started = time.monotonic()
         try:
