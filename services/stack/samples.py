@@ -50,7 +50,8 @@ def write_samples(inbox: Path) -> list[Path]:
     png = inbox / "quarterly-report.png"
     english.save(png, dpi=(DPI, DPI))
     tiff = inbox / "scan-two-pages.tiff"
+    # A fresh copy: Pillow keeps the PNG save options on `english` and would pass them to the TIFF encoder.
     french.rotate(1.5, expand=True, fillcolor=255).save(
-        tiff, "TIFF", dpi=(DPI, DPI), save_all=True, append_images=[english], compression="tiff_deflate"
+        tiff, "TIFF", dpi=(DPI, DPI), save_all=True, append_images=[english.copy()], compression="tiff_deflate"
     )
     return [pdf, png, tiff]

@@ -54,4 +54,7 @@ class Config:
         )
 
     def for_log(self) -> dict[str, Any]:
-        return {k: str(v) for k, v in asdict(self).items()}
+        """The effective settings as plain values, for the one start-up log line."""
+        fields = asdict(self)
+        fields["paths"] = {name: str(value) for name, value in fields["paths"].items()}
+        return fields
