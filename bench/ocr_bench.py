@@ -84,11 +84,19 @@ def flatten_only(img: Image.Image) -> Image.Image:
     return _prep_module().flatten_background(img, baselines.DPI)
 
 
+def _binarise(page: Image.Image) -> Image.Image:
+    """A global Otsu threshold of our own: once the background is flat, one threshold fits the whole page."""
+    a = np.asarray(page)
+    return Image.fromarray(np.where(a > _prep_module().otsu_threshold(a), 255, 0).astype(np.uint8), "L")
+
+
 def prep_binarised(img: Image.Image) -> Image.Image:
-    """Prep, then a global Otsu threshold of our own: after flattening, one threshold fits the whole page."""
-    n = _prep_module()
-    page = np.asarray(prep(img))
-    return Image.fromarray(np.where(page > n.otsu_threshold(page), 255, 0).astype(np.uint8), "L")
+    return _binarise(prep(img))
+
+
+def prep_no_denoise_binarised(img: Image.Image) -> Image.Image:
+    """Does the binarisation make the median redundant (it also drops isolated specks that survive it)?"""
+    return _binarise(_normalise(img, denoise=False))
 
 
 def prep_median_before_stretch(img: Image.Image) -> Image.Image:
@@ -97,6 +105,10 @@ def prep_median_before_stretch(img: Image.Image) -> Image.Image:
     page = n.denoise(img)
     page = n.stretch_contrast(n.flatten_background(page, baselines.DPI))
     return n.deskew(page, n.estimate_skew(page))
+
+
+def prep_median_first_binarised(img: Image.Image) -> Image.Image:
+    return _binarise(prep_median_before_stretch(img))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,9 @@ TUNING = {
     "prep-no-clean+tesseract": Candidate(prep_no_clean),
     "prep-binarised+tesseract": Candidate(prep_binarised),
     "prep-median-first+tesseract": Candidate(prep_median_before_stretch),
+    "prep-no-denoise-binarised+tesseract": Candidate(prep_no_denoise_binarised),
+    "prep-median-first-binarised+tesseract": Candidate(prep_median_first_binarised),
+    "prep+tesseract-sauvola": Candidate(prep, SAUVOLA),
 }
 
 
@@ -226,6 +241,19 @@ def markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def prep_provenance() -> dict[str, str]:
+    """Which prep code was measured: the last commit touching it, and whether the working tree differed."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], capture_output=True, text=True, cwd=baselines.REPO_DIR, check=False)
+        return done.stdout.strip()
+
+    return {
+        "last_commit": git("log", "-1", "--format=%h %s", "--", "services/prep"),
+        "uncommitted_changes": git("status", "--porcelain", "--", "services/prep"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--pages", type=int, default=12, help="corpus size (default 12, about 5 minutes in all)")
@@ -252,6 +280,7 @@ def main() -> None:
         },
         "tesseract": subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0],
         "corpus": json.loads((folder / corpus.MANIFEST).read_text()),
+        "prep_source": prep_provenance(),
         "workers": baselines.WORKERS,
         "rounds": args.rounds,
         "results": rows,
