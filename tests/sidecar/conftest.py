@@ -70,6 +70,7 @@ class Sidecar:
     url: str
     session: aiohttp.ClientSession
     app: object
+    runner: object
 
     async def get(self, path, **kwargs):
         async with self.session.get(self.url + path, **kwargs) as response:
@@ -92,7 +93,7 @@ async def start_sidecar(data_dir):
         runner, site = await start_server(app, config)
         session = aiohttp.ClientSession()
         started.append((runner, session))
-        sidecar = Sidecar(f"http://127.0.0.1:{site.port}", session, app)
+        sidecar = Sidecar(f"http://127.0.0.1:{site.port}", session, app, runner)
         if wait_ready:
             await eventually(lambda: _is_ready(sidecar))
         return sidecar
