@@ -1,7 +1,7 @@
 """The jobs in memory: entries by key, kept in (updatedAt, jobKey) order, with counts by state and stage.
 
 Only the event loop touches an index, and every update is one synchronous call, so a reader always sees a job
-either before or after an update, never half of it. Scans run in a thread but only compute; the loop applies.
+either before or after an update, never half of it. Full scans run on the loop too, in chunks (see `scan`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class JobIndex:
         self._counts: Counter[tuple[str | None, str | None]] = Counter()
         self._skipped: dict[str, str] = {}
         self._unreadable = 0
+        self._order_deferred = False
         self.generation = 0
         """Bumped on every change: views cache on it."""
 
@@ -35,15 +36,28 @@ class JobIndex:
         entry = self._entries.get(key)
         return entry.signature if entry is not None else None
 
-    def signatures(self) -> dict[str, Signature]:
-        return {key: entry.signature for key, entry in self._entries.items()}
+    def keys(self) -> list[str]:
+        return list(self._entries)
+
+    def defer_order(self) -> None:
+        """Stop keeping the listing order until the next listing: a bulk load then sorts once instead of
+        inserting 100k times into a growing list (each insert moves half of it)."""
+        self._order_deferred = True
+        self._order = []
+
+    def _ordered(self) -> list[SortKey]:
+        if self._order_deferred:
+            self._order = sorted((entry.updated_at, entry.key) for entry in self._entries.values())
+            self._order_deferred = False
+        return self._order
 
     def put(self, entry: Entry) -> None:
         old = self._entries.get(entry.key)
         if old is not None:
             self._unlink(old)
         self._entries[entry.key] = entry
-        bisect.insort(self._order, (entry.updated_at, entry.key))
+        if not self._order_deferred:
+            bisect.insort(self._order, (entry.updated_at, entry.key))
         self._counts[entry.state, entry.stage] += 1
         self._unreadable += entry.problem is not None
         self._skipped.pop(entry.key, None)
@@ -65,8 +79,8 @@ class JobIndex:
             self.generation += 1
 
     def _unlink(self, old: Entry) -> None:
-        position = bisect.bisect_left(self._order, (old.updated_at, old.key))
-        del self._order[position]
+        if not self._order_deferred:
+            del self._order[bisect.bisect_left(self._order, (old.updated_at, old.key))]
         self._counts[old.state, old.stage] -= 1
         self._unreadable -= old.problem is not None
         if not self._counts[old.state, old.stage]:
@@ -93,11 +107,12 @@ class JobIndex:
         return dict(self._skipped)
 
     def count_since(self, since: str) -> int:
-        return len(self._order) - bisect.bisect_right(self._order, (since, "\uffff"))
+        order = self._ordered()
+        return len(order) - bisect.bisect_right(order, (since, "\uffff"))
 
     def newest_first(self, before: SortKey | None = None, since: str | None = None) -> Iterator[Entry]:
         """Entries from newest to oldest, starting strictly after `before`, stopping at `since` (exclusive)."""
-        order, entries = self._order, self._entries
+        order, entries = self._ordered(), self._entries
         position = len(order) if before is None else bisect.bisect_left(order, before)
         floor = 0 if since is None else bisect.bisect_right(order, (since, "\uffff"))
         for i in range(position - 1, floor - 1, -1):

@@ -94,6 +94,9 @@ def read_state(jobs_fd: int, key: str, max_bytes: int, known: Signature | None =
     try:
         dir_fd = os.open(key, _DIR_FLAGS, dir_fd=jobs_fd)
     except OSError as e:
+        # O_NOFOLLOW with O_DIRECTORY refuses a symlink with ENOTDIR, like a plain file: tell them apart.
+        if e.errno == errno.ENOTDIR and _is_symlink(jobs_fd, key):
+            return Skipped(SKIP_SYMLINK)
         return _refusal(e, key)
     try:
         fd = os.open(STATE_FILE, _FILE_FLAGS, dir_fd=dir_fd)
@@ -105,6 +108,13 @@ def read_state(jobs_fd: int, key: str, max_bytes: int, known: Signature | None =
         return _read_open_file(fd, key, max_bytes, known)
     finally:
         os.close(fd)
+
+
+def _is_symlink(jobs_fd: int, key: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(key, dir_fd=jobs_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _refusal(e: OSError, key: str) -> ReadResult:
@@ -125,23 +135,25 @@ def _read_open_file(fd: int, key: str, max_bytes: int, known: Signature | None) 
     signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if signature == known:
         return UNCHANGED
-    mtime = from_epoch(st.st_mtime)
     if st.st_size > max_bytes:
-        return unreadable(key, signature, mtime, f"state.json is larger than {max_bytes} bytes")
+        return unreadable(key, signature, from_epoch(st.st_mtime), f"state.json is larger than {max_bytes} bytes")
     raw = os.read(fd, max_bytes + 1)
     if len(raw) > max_bytes:
-        return unreadable(key, signature, mtime, f"state.json is larger than {max_bytes} bytes")
-    return parse_state(key, signature, raw, mtime)
+        return unreadable(key, signature, from_epoch(st.st_mtime), f"state.json is larger than {max_bytes} bytes")
+    return parse_state(key, signature, raw, st.st_mtime)
 
 
-def parse_state(key: str, signature: Signature, raw: bytes, mtime: str) -> Entry:
-    """Turn bytes into an entry; invalid UTF-8, invalid JSON and non-objects become an `unreadable` entry."""
+def parse_state(key: str, signature: Signature, raw: bytes, mtime_s: float) -> Entry:
+    """Turn bytes into an entry; invalid UTF-8, invalid JSON and non-objects become an `unreadable` entry.
+
+    The file's mtime stands in for updatedAt when there is none (formatted only then: it costs more than the parse).
+    """
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        return unreadable(key, signature, mtime, f"state.json is not valid JSON: {e}")
+        return unreadable(key, signature, from_epoch(mtime_s), f"state.json is not valid JSON: {e}")
     if not isinstance(doc, dict):
-        return unreadable(key, signature, mtime, "state.json is not a JSON object")
+        return unreadable(key, signature, from_epoch(mtime_s), "state.json is not a JSON object")
     updated = doc.get("updatedAt")
     return Entry(
         key=key,
@@ -151,7 +163,7 @@ def parse_state(key: str, signature: Signature, raw: bytes, mtime: str) -> Entry
         state=_text(doc.get("state")),
         stage=_text(doc.get("stage")),
         attempt=doc.get("attempt") if type(doc.get("attempt")) is int else None,
-        updated_at=_canonical_time(updated) if isinstance(updated, str) else mtime,
+        updated_at=_canonical_time(updated) if isinstance(updated, str) else from_epoch(mtime_s),
     )
 
 

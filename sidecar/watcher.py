@@ -24,7 +24,7 @@ from .config import Config
 from .filesystem import filesystem_type, is_network_filesystem
 from .index import JobIndex
 from .metrics_file import MetricsFileReader
-from .scan import apply_scan, refresh_jobs, scan_jobs
+from .scan import full_scan, refresh_jobs
 from .status import POLLING, SidecarStatus
 
 log = logging.getLogger(__name__)
@@ -90,15 +90,15 @@ class Watcher:
                 await asyncio.sleep(RESTART_DELAY_S)
 
     async def rescan(self) -> int:
-        """Full scan in a thread, applied on the loop; returns how many jobs it repaired."""
+        """Full scan, in chunks on the loop; returns how many jobs it changed (what events had missed)."""
         async with self._rescan_lock:
             started = time.perf_counter()
-            snapshot = self.index.signatures()
-            result = await asyncio.to_thread(scan_jobs, self.jobs_dir, self.config.max_state_bytes, snapshot)
-            repairs = apply_scan(self.index, result, snapshot)
+            if not self.status.scanned:
+                self.index.defer_order()
+            changed = await full_scan(self.index, self.jobs_dir, self.config.max_state_bytes)
             self.metrics.refresh()
-            self._record_rescan(time.perf_counter() - started, repairs)
-            return repairs
+            self._record_rescan(time.perf_counter() - started, changed)
+            return changed
 
     def _record_rescan(self, duration_s: float, repairs: int) -> None:
         status = self.status

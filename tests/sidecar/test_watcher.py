@@ -71,7 +71,7 @@ async def test_a_missed_event_is_repaired_by_the_rescan(start_sidecar, write_job
     sidecar = await start_sidecar(rescan_s=0.3)
     # What a dropped inotify event leaves behind: the index holds an older version of the job.
     stale = orjson.dumps(state_doc("current", attempt=1))
-    sidecar.app[INDEX].put(parse_state("current", (0, 0, 0, 0), stale, "2026-01-01T00:00:00.000Z"))
+    sidecar.app[INDEX].put(parse_state("current", (0, 0, 0, 0), stale, 0.0))
     assert (await sidecar.json("/jobs/current"))[1]["attempt"] == 1
 
     async def repaired():
@@ -86,7 +86,7 @@ async def test_a_missed_event_is_repaired_by_the_rescan(start_sidecar, write_job
 async def test_a_job_missing_from_disk_is_dropped_by_the_rescan(start_sidecar):
     sidecar = await start_sidecar(rescan_s=0.3)
     ghost = orjson.dumps(state_doc("ghost"))
-    sidecar.app[INDEX].put(parse_state("ghost", (1, 2, 3, 4), ghost, "2026-01-01T00:00:00.000Z"))
+    sidecar.app[INDEX].put(parse_state("ghost", (1, 2, 3, 4), ghost, 0.0))
 
     async def dropped():
         return (await sidecar.get("/jobs/ghost"))[0] == 404
