@@ -36,5 +36,11 @@ mypy: install
 
 all: lint mypy test
 
+reliability: install
+	RELIABILITY_PROFILE=short $(PY) -m pytest -q tests/reliability
+
+reliability-long: install
+	RELIABILITY_PROFILE=long $(PY) -m pytest -q --timeout=1800 tests/reliability
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
