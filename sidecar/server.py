@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -93,8 +94,18 @@ async def _run(config: Config) -> None:
     await serve(config, stop)
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it exists: many more requests per second than the default loop for small responses."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main() -> None:
     configure_logging("sidecar")
     config = Config.from_env()
     log.info("sidecar config", extra={"config": config.for_log()})
-    asyncio.run(_run(config))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_run(config))

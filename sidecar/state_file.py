@@ -91,6 +91,8 @@ def open_jobs_dir(jobs_dir: Path) -> Iterator[int]:
 
 def read_state(jobs_fd: int, key: str, max_bytes: int, known: Signature | None = None) -> ReadResult:
     """Read the state.json of job `key` (a name already checked with `is_valid_job_key`)."""
+    if known is not None and _signature_at(jobs_fd, key) == known:
+        return UNCHANGED
     try:
         dir_fd = os.open(key, _DIR_FLAGS, dir_fd=jobs_fd)
     except OSError as e:
@@ -108,6 +110,18 @@ def read_state(jobs_fd: int, key: str, max_bytes: int, known: Signature | None =
         return _read_open_file(fd, key, max_bytes, known)
     finally:
         os.close(fd)
+
+
+def _signature_at(jobs_fd: int, key: str) -> Signature | None:
+    """One `stat`, no open (so no inotify event either): enough to tell that a known file has not changed.
+
+    It may follow a symlinked folder, which is harmless: it only ever confirms a signature read safely before.
+    """
+    try:
+        st = os.stat(f"{key}/{STATE_FILE}", dir_fd=jobs_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _is_symlink(jobs_fd: int, key: str) -> bool:

@@ -66,54 +66,64 @@ class Watcher:
             self._use_polling("SIDECAR_FORCE_POLLING=true")
 
     async def run(self) -> None:
-        """Start watching, then scan, then rescan forever (the watches exist before the scan reads anything)."""
+        """Scan, start watching, catch up, then rescan forever.
+
+        The first scan runs before any watch exists, so its own thousands of opens raise no inotify events for the
+        watch thread to chew on. The catch-up pass after the watches are in place finds whatever changed during the
+        scan; it costs one `stat` per unchanged job, and only then is the sidecar ready.
+        """
         await self._wait_for_folder(self.jobs_dir)
         fs_type = filesystem_type(self.jobs_dir)
         if not self._polling and is_network_filesystem(fs_type):
             self._use_polling(f"the jobs folder is on {fs_type}")
+        started = time.perf_counter()
+        self.index.defer_order()
+        await self._scan_until_done()
         jobs_started, metrics_started = asyncio.Event(), asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._watch_jobs(jobs_started))
             tasks.create_task(self._watch_metrics(metrics_started))
             await jobs_started.wait()
             await metrics_started.wait()
-            await self._initial_scan()
+            await self._scan_until_done()
+            self._record_initial_scan(time.perf_counter() - started)
             tasks.create_task(self._rescan_forever())
 
-    async def _initial_scan(self) -> None:
+    async def _scan_until_done(self) -> None:
         while True:
             try:
-                await self.rescan()
+                await full_scan(self.index, self.jobs_dir, self.config.max_state_bytes)
+                self.metrics.refresh()
                 return
             except Exception:
                 log.exception("initial scan failed; trying again in %.1f s", RESTART_DELAY_S)
                 await asyncio.sleep(RESTART_DELAY_S)
 
+    def _record_initial_scan(self, duration_s: float) -> None:
+        status = self.status
+        status.scanned, status.initial_scan_duration_s = True, round(duration_s, 4)
+        status.last_rescan_at, status.last_rescan_unix_s = now_iso(), time.time()
+        status.last_rescan_duration_s = round(duration_s, 4)
+        status.rescans_total += 1
+        status.touch()
+        log.info("initial scan: %d jobs in %.3f s", len(self.index), duration_s, extra={"jobs": len(self.index)})
+
     async def rescan(self) -> int:
         """Full scan, in chunks on the loop; returns how many jobs it changed (what events had missed)."""
         async with self._rescan_lock:
             started = time.perf_counter()
-            if not self.status.scanned:
-                self.index.defer_order()
-            changed = await full_scan(self.index, self.jobs_dir, self.config.max_state_bytes)
+            repairs = await full_scan(self.index, self.jobs_dir, self.config.max_state_bytes)
             self.metrics.refresh()
-            self._record_rescan(time.perf_counter() - started, changed)
-            return changed
-
-    def _record_rescan(self, duration_s: float, repairs: int) -> None:
-        status = self.status
-        if not status.scanned:
-            status.scanned, status.initial_scan_duration_s = True, round(duration_s, 4)
-            repairs = 0  # everything is new to the first scan; nothing was repaired
-            log.info("initial scan: %d jobs in %.3f s", len(self.index), duration_s, extra={"jobs": len(self.index)})
-        else:
+            duration_s = time.perf_counter() - started
+            status = self.status
             status.repairs_total += repairs
             if repairs:
                 log.warning("rescan repaired %d jobs that events had missed", repairs, extra={"repairs": repairs})
-        status.rescans_total += 1
-        status.last_rescan_at, status.last_rescan_unix_s = now_iso(), time.time()
-        status.last_rescan_duration_s, status.last_rescan_repairs = round(duration_s, 4), repairs
-        status.touch()
+            status.rescans_total += 1
+            status.last_rescan_at, status.last_rescan_unix_s = now_iso(), time.time()
+            status.last_rescan_duration_s, status.last_rescan_repairs = round(duration_s, 4), repairs
+            status.touch()
+            return repairs
 
     async def _rescan_forever(self) -> None:
         while True:
@@ -181,7 +191,7 @@ class Watcher:
         self.status.touch()
         await asyncio.sleep(RESTART_DELAY_S)
         if self.status.scanned:
-            asyncio.get_running_loop().call_later(RESTART_DELAY_S, self._rescan_soon)
+            self._rescan_soon()
 
     def _rescan_soon(self) -> None:
         task = asyncio.ensure_future(self.rescan())
