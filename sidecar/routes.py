@@ -7,12 +7,14 @@ from importlib import resources
 
 from aiohttp import web
 
+from services.common.errors import BadRequest
 from services.common.web import json_response
 
 from .keys import INDEX, PROMETHEUS, STATUS, VIEWS
 from .listing import list_jobs, parse_query
 
 JSON = "application/json"
+FORMATS = frozenset({"json", "prometheus", "openmetrics"})
 # Shown in a 404: enough of a key to recognise it, never a 10 kB echo.
 KEY_ECHO_CHARS = 80
 
@@ -25,7 +27,10 @@ def wants_prometheus(request: web.Request) -> bool:
     """`?format=prometheus|openmetrics`, or an Accept header asking for a text exposition format (like Prometheus)."""
     wanted = request.query.get("format")
     if wanted is not None:
-        return wanted in {"prometheus", "openmetrics"}
+        # A misspelt format must not silently get JSON: the OpenAPI document promises this enum.
+        if wanted not in FORMATS:
+            raise BadRequest(f"format must be one of {', '.join(sorted(FORMATS))}")
+        return wanted != "json"
     accept = request.headers.get("Accept", "")
     return "application/openmetrics-text" in accept or ("text/plain" in accept and JSON not in accept)
 

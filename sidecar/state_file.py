@@ -151,10 +151,20 @@ def _read_open_file(fd: int, key: str, max_bytes: int, known: Signature | None) 
         return UNCHANGED
     if st.st_size > max_bytes:
         return unreadable(key, signature, from_epoch(st.st_mtime), f"state.json is larger than {max_bytes} bytes")
-    raw = os.read(fd, max_bytes + 1)
+    raw = _read_all(fd, st.st_size, max_bytes)
     if len(raw) > max_bytes:
         return unreadable(key, signature, from_epoch(st.st_mtime), f"state.json is larger than {max_bytes} bytes")
     return parse_state(key, signature, raw, st.st_mtime)
+
+
+def _read_all(fd: int, size: int, max_bytes: int) -> bytes:
+    """Read to the end, at most max_bytes + 1, sized by fstat (`os.read(fd, 1 MiB)` would allocate 1 MiB each time)."""
+    chunks = [os.read(fd, size + 1)]
+    total = len(chunks[0])
+    while total <= max_bytes and len(chunks[-1]) > 0 and total > size:  # the file grew since fstat
+        chunks.append(os.read(fd, max_bytes + 1 - total))
+        total += len(chunks[-1])
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_state(key: str, signature: Signature, raw: bytes, mtime_s: float) -> Entry:
