@@ -19,7 +19,7 @@ from services.common.clock import now_iso
 from services.common.job import Job, job_key_for, new_job
 from services.common.stage_api import DUPLICATES_DIR, SOURCE_STEM
 
-from .store import JobStore, sha256_of
+from .store import JobStore, find_source, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,12 @@ class Inbox:
         sha = sha256_of(path)
         key = job_key_for(sha)
         job_dir = self.store.paths.job_dir(key)
-        if key in self.store or job_dir.exists():
+        # A folder without an original is what a kill between mkdir and the rename leaves: adopt into it,
+        # or the document would be parked as a "duplicate" of a job that never existed.
+        if key in self.store or (job_dir.exists() and find_source(job_dir) is not None):
             self._keep_duplicate(path, job_dir, key)
             return None
-        job_dir.mkdir(parents=True)
+        job_dir.mkdir(parents=True, exist_ok=True)
         target = job_dir / source_name_for(path.name)
         move_durably(path, target)
         info = {"name": path.name, "path": target.name, "sha256": sha, "bytes": stat.st_size, "receivedAt": now_iso()}
