@@ -40,12 +40,19 @@ class Entry:
     key: str
     signature: Signature
     raw: bytes | None
-    etag: str
     state: str | None
     stage: str | None
     attempt: int | None
     updated_at: str
     problem: str | None = None
+    _etag: str | None = None
+
+    @property
+    def etag(self) -> str:
+        """A strong ETag of the bytes, computed on the first detail request (most jobs are never asked for)."""
+        if self._etag is None:
+            self._etag = '"' + hashlib.blake2b(self.raw or b"", digest_size=12).hexdigest() + '"'
+        return self._etag
 
     def summary(self) -> dict[str, object]:
         doc: dict[str, object] = {
@@ -183,7 +190,6 @@ def parse_state(key: str, signature: Signature, raw: bytes, mtime_s: float) -> E
         key=key,
         signature=signature,
         raw=raw,
-        etag='"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"',
         state=_text(doc.get("state")),
         stage=_text(doc.get("stage")),
         attempt=doc.get("attempt") if type(doc.get("attempt")) is int else None,
@@ -192,7 +198,7 @@ def parse_state(key: str, signature: Signature, raw: bytes, mtime_s: float) -> E
 
 
 def unreadable(key: str, signature: Signature, mtime: str, problem: str) -> Entry:
-    return Entry(key, signature, None, "", None, None, None, mtime, problem)
+    return Entry(key, signature, None, None, None, None, mtime, problem)
 
 
 def _text(value: object) -> str | None:
