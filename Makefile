@@ -36,6 +36,14 @@ mypy: install
 
 all: lint mypy test
 
+# Benchmarks compare us with baselines in the same run; results go to bench/results/, figures to docs/performance.md.
+bench: install
+	$(PY) bench/tick_bench.py
+	$(PY) bench/ocr_engine.py
+	bash bench/setup.sh
+	bench/.venv/bin/python bench/ocr_bench.py --pipeline
+	$(PY) bench/sidecar_bench.py
+
 reliability: install
 	RELIABILITY_PROFILE=short $(PY) -m pytest -q tests/reliability
 
