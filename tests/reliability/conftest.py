@@ -60,7 +60,12 @@ def record(request):
 
     yield create
     reports = request.node.stash.get(_outcome_key, [])
-    outcome = "failed" if any(r.failed for r in reports) else "skipped" if any(r.skipped for r in reports) else "passed"
+    if any(hasattr(r, "wasxfail") for r in reports):
+        outcome = "xfailed: known bug"
+    elif any(r.failed for r in reports):
+        outcome = "failed"
+    else:
+        outcome = "skipped" if any(r.skipped for r in reports) else "passed"
     for row in rows:
         row.outcome, row.duration_s, row.date = outcome, round(time.monotonic() - started, 1), results.today()
         _rows.append(row)
