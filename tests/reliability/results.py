@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import findings
+
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parent.parent / "docs" / "reliability.md"
 PROFILE_ORDER = ("short", "long")
@@ -103,6 +105,7 @@ def render() -> str:
         out += [f"## Profile `{profile}`", "", f"{passed} of {len(rows)} scenarios passed.", ""]
         out += _table(rows)
         out += ["", f"Totals: {_counts_text(totals)}.", ""]
+    out += findings.render()
     return "\n".join(out)
 
 
