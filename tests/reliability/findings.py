@@ -21,8 +21,8 @@ FINDINGS = [
         "With `SIDECAR_FORCE_POLLING=true` (or the automatic fallback on network filesystems) a state.json rewritten "
         "within the same wall-clock second as the version the poller last saw raises no change: watchfiles' "
         "poller (notify's PollWatcher) keys on whole-second mtimes (a size change alone was not seen either). "
-        "The orchestrator rewrites a job's state several times a second, so in polling mode the sidecar can show a stale state until the next rescan "
-        "(`SIDECAR_RESCAN_S`, 60 s by default).",
+        "The orchestrator rewrites a job's state several times a second, so in polling mode the sidecar can show "
+        "a stale state until the next rescan (`SIDECAR_RESCAN_S`, 60 s by default).",
         "`sidecar/watcher.py` (polling path)",
         "open: e.g. rescan every few polling periods while polling (a rescan is one stat per job, the cost of a poll)",
         "`test_watch_failure.py::test_polling_sees_a_rewrite_made_within_a_second_of_the_previous_one` (strict xfail)",
