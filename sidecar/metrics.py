@@ -32,6 +32,10 @@ ORCHESTRATOR_FIELDS = (
 )
 
 
+# Distinct bodies kept (metrics in each format, and /jobs pages by query string) until the sources change.
+MAX_CACHED_VIEWS = 256
+
+
 class Views:
     """The three sources every metrics view is built from, and a cache per view keyed on their generations."""
 
@@ -47,6 +51,8 @@ class Views:
         return hit[1] if hit is not None and hit[0] == self.generation() else None
 
     def store(self, name: str, body: bytes) -> bytes:
+        if len(self._cache) >= MAX_CACHED_VIEWS:
+            self._cache.clear()  # a client walking many distinct queries: start over rather than grow
         self._cache[name] = (self.generation(), body)
         return body
 

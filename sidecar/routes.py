@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
+import orjson
 from aiohttp import web
 
 from services.common.errors import BadRequest
@@ -46,7 +47,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def jobs(request: web.Request) -> web.Response:
-    return json_response(list_jobs(request.app[INDEX], parse_query(request.query)))
+    views, name = request.app[VIEWS], "jobs?" + request.query_string
+    body = views.cached(name)
+    if body is None:
+        body = views.store(name, orjson.dumps(list_jobs(request.app[INDEX], parse_query(request.query))))
+    return web.Response(body=body, content_type=JSON)
 
 
 async def job(request: web.Request) -> web.Response:

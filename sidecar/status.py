@@ -23,6 +23,7 @@ class SidecarStatus:
     repairs_total: int = 0
     watcher_restarts_total: int = 0
     initial_scan_duration_s: float | None = None
+    initial_scan_phases_s: dict[str, float] = field(default_factory=dict)
     last_rescan_at: str | None = None
     last_rescan_unix_s: float | None = None
     last_rescan_duration_s: float | None = None
@@ -46,6 +47,7 @@ class SidecarStatus:
             "watching": self.jobs_watch_running and self.metrics_watch_running,
             "eventsTotal": self.events_total,
             "initialScanDurationS": self.initial_scan_duration_s,
+            "initialScanPhasesS": self.initial_scan_phases_s,
             "rescansTotal": self.rescans_total,
             "lastRescanAt": self.last_rescan_at,
             "lastRescanDurationS": self.last_rescan_duration_s,
