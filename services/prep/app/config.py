@@ -33,6 +33,7 @@ class Config:
     deskew: bool = True
     clean: bool = True
     denoise: bool = True
+    binarize: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -47,6 +48,7 @@ class Config:
             deskew=env_bool(environ, "PREP_DESKEW", True),
             clean=env_bool(environ, "PREP_CLEAN", True),
             denoise=env_bool(environ, "PREP_DENOISE", True),
+            binarize=env_bool(environ, "PREP_BINARIZE", True),
         )
 
     @property
@@ -55,7 +57,7 @@ class Config:
 
     @property
     def options(self) -> Options:
-        return Options(deskew=self.deskew, clean=self.clean, denoise=self.denoise)
+        return Options(deskew=self.deskew, clean=self.clean, denoise=self.denoise, binarize=self.binarize)
 
     def to_log(self) -> dict[str, Any]:
         """The effective settings as plain values, for the one start-up log line."""
