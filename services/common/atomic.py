@@ -6,6 +6,8 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 # Errors that mean "the volume is in trouble", as opposed to a bug in our code.
@@ -42,25 +44,28 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a reader sees the old file or the new one, never a mix.
+def commit_temp(tmp: Path, path: Path) -> None:
+    """Make a finished temp file durable and put it in place (the caller fsyncs the folder afterwards)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
 
-    On any failure the temp file is removed and the error propagates: the caller redoes the
-    write from its source (after a failed fsync the page cache cannot be trusted, so we never
-    just retry the fsync).
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Give a writer a temp path beside `path`; when the block succeeds, the file replaces `path` atomically.
+
+    A reader sees the old file or the new one, never a mix. On any failure the temp file is removed and the
+    error propagates: the caller redoes the write from its source (after a failed fsync the page cache cannot
+    be trusted, so we never just retry the fsync).
     """
     tmp = temp_path_for(path)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
+        yield tmp
+        commit_temp(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -68,21 +73,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def atomic_copy(src: Path, dst: Path, chunk_bytes: int = 1 << 20) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`, atomically and durably."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_copy(src: Path, dst: Path) -> None:
     """Copy `src` to `dst` through a synced temp file (used when a rename would cross filesystems)."""
-    tmp = temp_path_for(dst)
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(chunk_bytes):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        tmp.replace(dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(dst.parent)
+    with atomic_output(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def move_durably(src: Path, dst: Path) -> None:

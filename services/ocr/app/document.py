@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +11,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image
 
-from services.common.atomic import atomic_write_bytes, fsync_dir, temp_path_for
+from services.common.atomic import atomic_output, atomic_write_bytes
 from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT
 
 from .manifest import PageSpec
@@ -77,24 +75,13 @@ def _merge(doc: pdfium.PdfDocument, out_dir: Path, specs: Sequence[PageSpec], re
 
 def write_pdf(job_dir: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
     """Merge the pages' searchable PDFs in page order; an unrecognised page is its image without a text layer."""
-    target = job_dir / DOCUMENT_PDF
-    tmp = temp_path_for(target)
-    try:
-        with _pdfium_lock:
-            doc = pdfium.PdfDocument.new()
-            try:
-                _merge(doc, out_dir, specs, results)
-                doc.save(tmp)
-            finally:
-                doc.close()
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(job_dir)
+    with atomic_output(job_dir / DOCUMENT_PDF) as tmp, _pdfium_lock:
+        doc = pdfium.PdfDocument.new()
+        try:
+            _merge(doc, out_dir, specs, results)
+            doc.save(tmp)
+        finally:
+            doc.close()
 
 
 def write_document(job_dir: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:

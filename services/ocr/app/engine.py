@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from services.common.atomic import fsync_dir, temp_path_for
+from services.common.atomic import commit_temp, fsync_dir, temp_path_for
 from services.common.errors import StageFailed
 from services.common.logs import bind_job, configure_logging
 from services.common.stage_api import page_name
@@ -47,12 +47,6 @@ def load_engine(lang: str, tessdata_dir: str) -> None:
     _api = api
 
 
-def _commit(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 def _discard(outbase: Path) -> None:
     for suffix in (".pdf", ".txt"):
         with contextlib.suppress(OSError):
@@ -78,8 +72,8 @@ def recognise(task: PageTask) -> PageResult:
         if not _api.ProcessPages(str(outbase), str(task.image)):
             raise StageFailed(f"tesseract could not recognise {task.image.name}")
         confidences = _api.AllWordConfidences()
-        _commit(Path(f"{outbase}.pdf"), pdf_path(task.out_dir, task.page))
-        _commit(Path(f"{outbase}.txt"), text_path(task.out_dir, task.page))
+        commit_temp(Path(f"{outbase}.pdf"), pdf_path(task.out_dir, task.page))
+        commit_temp(Path(f"{outbase}.txt"), text_path(task.out_dir, task.page))
     finally:
         _discard(outbase)
     fsync_dir(task.out_dir)

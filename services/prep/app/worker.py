@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from PIL import Image, PngImagePlugin
 
-from services.common.atomic import fsync_dir, remove_temp_files, temp_path_for
+from services.common.atomic import atomic_output, remove_temp_files
 from services.common.logs import JobContext, bind_job, configure_logging
 from services.common.stage_api import page_name
 
@@ -132,18 +132,8 @@ def write_page(image: Image.Image, path: Path, dpi: float, meta: dict[str, Any])
     """Write under a temp name, fsync, rename: the page name only ever points at a whole PNG."""
     info = PngImagePlugin.PngInfo()
     info.add_text(PNG_META_KEY, orjson.dumps(meta).decode())
-    tmp = temp_path_for(path)
-    try:
-        with open(tmp, "wb") as fh:
-            image.save(fh, "PNG", dpi=(dpi, dpi), pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
+    with atomic_output(path) as tmp:
+        image.save(tmp, "PNG", dpi=(dpi, dpi), pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
 
 
 def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
