@@ -87,8 +87,18 @@ def check_lossless(data_dir: Path, dropped: Dropped, state_schema) -> dict[str, 
     return states
 
 
-def check_metrics_agree(data_dir: Path, states: dict[str, dict], metrics_schema, timeout_s: float = 10) -> dict:
-    """metrics.json validates and its gauges equal the job states (waiting one heartbeat for the last write)."""
+def pages_of_done_jobs(states: dict[str, dict]) -> int:
+    return sum(s["result"]["pages"] for s in states.values() if s["state"] == "DONE")
+
+
+def check_metrics_agree(
+    data_dir: Path, states: dict[str, dict], metrics_schema, timeout_s: float = 10, counters_may_lag: bool = False
+) -> dict:
+    """metrics.json validates and its gauges equal the job states (waiting one heartbeat for the last write).
+
+    `counters_may_lag`: after SIGKILLs of the orchestrator, counter increments made after its last metrics write
+    are lost (a known bug, see findings.py), so `pages_done` may only be short, never over.
+    """
     by_state = Counter(s["state"] for s in states.values())
     expected = {
         "jobs_done": by_state["DONE"],
@@ -103,5 +113,8 @@ def check_metrics_agree(data_dir: Path, states: dict[str, dict], metrics_schema,
 
     doc = wait_for(agrees, timeout_s=timeout_s, interval_s=0.2, what=f"metrics.json to say {expected}")
     assert list(metrics_schema.iter_errors(doc)) == []
-    assert doc["pages_done"] == sum(s["result"]["pages"] for s in states.values() if s["state"] == "DONE")
+    if counters_may_lag:
+        assert doc["pages_done"] <= pages_of_done_jobs(states)
+    else:
+        assert doc["pages_done"] == pages_of_done_jobs(states)
     return doc
