@@ -279,6 +279,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--wrk-s", type=int, default=8)
     parser.add_argument("--write-s", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sidecar.json")
     args = parser.parse_args()
     results = [run_size(int(n), args.wrk_s, args.write_s) for n in args.sizes.split(",")]
     doc = {
@@ -286,8 +287,7 @@ def main() -> None:
         "results": results,
         "table": table(results),
     }
-    out = ROOT / "bench" / "results" / "sidecar.json"
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    args.out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     print(doc["table"])
 
 
