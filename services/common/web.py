@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .errors import BadRequest, PipelineError
+from .atomic import is_disk_error
+from .errors import BadRequest, DiskError, PipelineError
 from .logs import bind_job
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except web.HTTPException:
         raise
+    except OSError as e:
+        if not is_disk_error(e):
+            raise
+        # The volume is full or failing, not the document: the orchestrator waits without using an attempt.
+        error = DiskError(f"disk error on {getattr(e, 'filename', None) or 'the jobs volume'}: {e.strerror or e}")
+        log.error("%s", error, extra={"errno": e.errno})
+        return json_response({"error": error.to_json()}, status=error.http_status)
     except PipelineError as e:
         level = logging.WARNING if not e.retryable else logging.ERROR
         log.log(level, "request failed: %s", e, extra={"errorType": type(e).__name__})

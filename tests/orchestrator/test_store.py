@@ -50,9 +50,10 @@ def test_leftover_temp_files_of_state_are_removed_at_start(make_orchestrator, da
 def test_finished_jobs_are_not_kept_in_the_active_set(make_orchestrator, data_paths):
     job = new_job("done1", _info())
     job.state = JobState.DONE
-    job.result = {"pages": 1}
+    job.result = {"pages": 4}
     data_paths.job_dir("done1").mkdir(parents=True)
     atomic_write_bytes(data_paths.state_path("done1"), job.to_bytes())
     orch = make_orchestrator()
     assert "done1" in orch.store and "done1" not in orch.store.active
     assert orch.metric_values()["jobs_done"] == 1
+    assert orch.metric_values()["pages_done"] == 4, "pages_done is derived from the jobs, never lost by a kill"

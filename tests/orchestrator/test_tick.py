@@ -46,11 +46,12 @@ def test_metrics_json_is_written_and_valid(make_orchestrator, data_paths, metric
 def test_counters_survive_a_restart(make_orchestrator, data_paths):
     orch = make_orchestrator()
     _drop(data_paths, "a.pdf", b"a")
-    process_tick(orch)
-    process_tick(orch)
+    _tick_until(orch, lambda: orch.counters.stage_unavailable >= 1, "a call to find prep down")
+    process_tick(orch)  # writes metrics.json
     orch.dispatcher.wait_idle(5)
     again = make_orchestrator()
-    assert again.counters.jobs_created == 1
+    assert again.counters.stage_unavailable >= 1
+    assert again.metric_values()["jobs_created"] == 1
 
 
 def test_intake_and_dispatch_pause_while_free_space_is_low(make_orchestrator, data_paths):

@@ -101,8 +101,7 @@ class Orchestrator:
             return
         for path in ready:
             try:
-                if self.inbox.adopt(path):
-                    self.counters.jobs_created += 1
+                self.inbox.adopt(path)
             except FileNotFoundError:
                 continue  # taken away while we looked at it
             except OSError as e:
@@ -133,6 +132,12 @@ class Orchestrator:
             job.error = result.error
             self._set_due(job, UNAVAILABLE_RETRY_S)
             requeue(job, "stage service unavailable", job.next_attempt_at)
+        elif result.outcome is Outcome.DISK_ERROR:
+            self.counters.disk_error += 1
+            job.error = result.error
+            self._set_due(job, backoff_s(1, self.config.retry_base_s, self.config.retry_max_s))
+            requeue(job, "stage service hit a disk error", job.next_attempt_at)
+            log.error("stage could not write: %s", result.error["message"], extra={"errorType": "DiskError"})
         elif job.attempt >= self.config.max_attempts:
             error = {**result.error, "message": f"gave up after {job.attempt} attempts: {result.error['message']}"}
             record_failure(job, error)
@@ -156,7 +161,6 @@ class Orchestrator:
             return
         result = {k: v for k, v in body.items() if k != "durationS"}
         complete_ocr(job, result, duration_s)
-        self.counters.pages_done += int(str(body.get("pages", 0)))
         log.info("job done: %s pages, mean confidence %s", body.get("pages"), body.get("meanConfidence"))
 
     def _set_due(self, job: Job, delay_s: float) -> None:
@@ -235,6 +239,9 @@ class Orchestrator:
             "prep_running": len(self.dispatcher.running[Stage.PREP]),
             "ocr_running": len(self.dispatcher.running[Stage.OCR]),
             "intake_paused": self.paused,
+            # Derived from the jobs, so a kill between a state write and a metrics write cannot lose them.
+            "pages_done": self.store.pages_done,
+            "jobs_created": len(self.store),
             **counters_dict(self.counters),
         }
 

@@ -20,12 +20,14 @@ SCHEMA_VERSION = 1
 
 @dataclass(slots=True)
 class Counters:
-    """Cumulative events that no job state can tell afterwards, so they are reloaded at start."""
+    """Cumulative events that no job state can tell afterwards, so they are reloaded at start.
+
+    They reach disk with the metrics write at the end of a tick: a SIGKILL just before it loses that tick's
+    increments (best effort). Figures that job states can tell (pages_done, jobs_created) are derived instead.
+    """
 
     disk_error: int = 0
     retries: int = 0
-    pages_done: int = 0
-    jobs_created: int = 0
     duplicates: int = 0
     stage_unavailable: int = 0
 

@@ -33,6 +33,8 @@ class Outcome(StrEnum):
     """The attempt failed after reaching the service (5xx, timeout, connection lost): retryable."""
     UNAVAILABLE = "UNAVAILABLE"
     """Nothing answered (connection refused, unknown host, 503): the service is down, not the job."""
+    DISK_ERROR = "DISK_ERROR"
+    """The service could not write to the jobs volume (507): the disk is at fault, not the job."""
 
 
 @dataclass(slots=True)
@@ -54,6 +56,8 @@ def _from_http_error(e: urllib.error.HTTPError, service: str) -> tuple[Outcome, 
         detail = {}
     message = str(detail.get("message") or f"{service} answered HTTP {e.code}")
     kind = str(detail.get("type") or f"HTTP{e.code}")
+    if e.code == 507:
+        return Outcome.DISK_ERROR, _error("DiskError", message, True)
     if e.code == 503:
         return Outcome.UNAVAILABLE, _error("ServiceUnavailable", message, True)
     if 400 <= e.code < 500:

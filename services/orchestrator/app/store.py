@@ -50,6 +50,7 @@ class JobStore:
         self.active: dict[str, Job] = {}
         self.finished: dict[str, JobState] = {}
         self.finished_counts: Counter[JobState] = Counter()
+        self.pages_done = 0
         self._dirty: dict[str, Job] = {}
         self._on_disk_error = on_disk_error
 
@@ -67,8 +68,7 @@ class JobStore:
         """Persist `job` now; returns False (and keeps it for the next flush) if the disk refused."""
         if job.is_terminal and job.job_key in self.active:
             del self.active[job.job_key]
-            self.finished[job.job_key] = job.state
-            self.finished_counts[job.state] += 1
+            self._record_finished(job)
         path = self.paths.state_path(job.job_key)
         try:
             atomic_write_bytes(path, job.to_bytes())
@@ -80,6 +80,12 @@ class JobStore:
             return False
         self._dirty.pop(job.job_key, None)
         return True
+
+    def _record_finished(self, job: Job) -> None:
+        self.finished[job.job_key] = job.state
+        self.finished_counts[job.state] += 1
+        if job.state is JobState.DONE and job.result:
+            self.pages_done += int(job.result.get("pages", 0))
 
     def flush(self) -> None:
         """Redo failed writes from the in-memory job (the source), never by re-syncing a failed file."""
@@ -99,8 +105,7 @@ class JobStore:
             if job is None:
                 continue
             if job.is_terminal:
-                self.finished[job.job_key] = job.state
-                self.finished_counts[job.state] += 1
+                self._record_finished(job)
                 continue
             self.active[job.job_key] = job
             if job.state is JobState.RUNNING:
