@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from services.common.atomic import TEMP_PREFIX
 from services.common.paths import DataPaths
 from sidecar.app import create_app
 from sidecar.config import Config
+from tests.conftest import wait_for
 
 from .conftest import tiny_document
 from .invariants import sha256
@@ -34,3 +36,14 @@ async def test_an_unknown_metrics_format_is_refused_with_a_400(tmp_path, aiohttp
     assert response.status == 400
     assert (await response.json())["error"]["type"] == "BadRequest"
     assert (await client.get("/metrics", params={"format": "json"})).status == 200
+
+
+def test_a_metrics_temp_file_left_by_a_killed_orchestrator_is_removed_at_start(tmp_path, stack_at):
+    """A SIGKILL during the metrics write left `.tmp-metrics.json.<pid>.<tag>` in DATA_DIR for good: the restart
+    cleaned the temp files of every state.json but not those of metrics.json."""
+    stack = stack_at(tmp_path, services=())
+    leftover = stack.paths.metrics_path.with_name(f"{TEMP_PREFIX}{stack.paths.metrics_path.name}.4242.deadbeef")
+    leftover.write_bytes(b'{"jobs_done": 1')
+    stack.start("orchestrator")
+    wait_for(lambda: stack.paths.metrics_path.exists(), timeout_s=10, what="metrics.json")
+    assert not leftover.exists()

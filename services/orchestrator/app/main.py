@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from services.common.atomic import remove_temp_files
 from services.common.clock import from_epoch, parse_time
 from services.common.errors import ConfigError
 from services.common.job import (
@@ -61,6 +62,8 @@ class Orchestrator:
         """Load every job from disk once; interrupted jobs are queued again."""
         self.config.paths.inbox_dir.mkdir(parents=True, exist_ok=True)
         self.config.paths.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        # Only this process writes metrics.json, so any temp file of it was left by a killed predecessor.
+        remove_temp_files(self.config.paths.metrics_path.parent, self.config.paths.metrics_path.name)
         self.store.load()
         for job in self.store.active.values():
             if job.next_attempt_at:
