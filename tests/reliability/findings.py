@@ -28,25 +28,29 @@ FINDINGS = [
         "`test_watch_failure.py::test_polling_sees_a_rewrite_made_within_a_second_of_the_previous_one` (strict xfail)",
     ),
     (
-        "Counters in metrics.json lose increments on a SIGKILL of the orchestrator: they live in memory and reach "
-        "disk with the metrics write at the end of a tick, after the job's state.json. A kill in between (a job "
-        "just DONE, a job just created) loses the increment for good, since counters are reloaded from "
-        "metrics.json at start. Seen in a long run: `pages_done` 118 while the DONE jobs hold 120 pages "
-        "(RELIABILITY_SEED=71597284). Gauges are unaffected (recomputed from the job states).",
-        "`services/orchestrator/app/main.py` `Orchestrator.start` / `metrics.py` `Counters.load`",
-        "open: at start, raise the counters derivable from disk to what the jobs show (`pages_done` from DONE "
-        "results, `jobs_created` from job folders, `duplicates` from `duplicates/`); the others "
-        "(retries, disk_error, stage_unavailable) are best effort and should be documented so",
-        "`test_kill.py` (figure `pages_done_lost`; checked to be >= 0)",
+        "A SIGKILL of the orchestrator during the metrics write left `.tmp-metrics.json.<pid>.<tag>` in DATA_DIR "
+        "for good: a restart removed the temp files of every state.json, not those of metrics.json.",
+        "`services/orchestrator/app/main.py` `Orchestrator.start`",
+        "fixed: removed at start (only the orchestrator writes metrics.json)",
+        "`test_regressions.py::test_a_metrics_temp_file_left_by_a_killed_orchestrator_is_removed_at_start`; "
+        "`test_kill.py` (no temp files)",
     ),
     (
-        "A full disk during a PREP call makes prep answer 500 `unexpected error` (ENOSPC is not mapped), so the "
-        "attempt is counted as failed; with the default MAX_ATTEMPTS=3, a job caught by three such episodes would "
-        "end ERROR although the document is fine. Dispatch pauses while the disk is short, so one episode costs "
-        "one attempt.",
-        "`services/prep` (error mapping of OSError ENOSPC)",
-        "open: answer 503 (service unavailable, no attempt used) or 507 on disk errors",
-        "`test_disk_full.py` (its figures show `retries`)",
+        "Counters in metrics.json lost increments on a SIGKILL of the orchestrator: they reached disk with the "
+        "metrics write at the end of a tick, after the job's state.json. Seen in a long run: `pages_done` 118 while "
+        "the DONE jobs held 120 pages (RELIABILITY_SEED=71597284).",
+        "`services/orchestrator/app/main.py`, `metrics.py`",
+        "fixed in 63ce652 by the orchestrator's owner: `pages_done` and `jobs_created` derived from job states; "
+        "the other counters (retries, disk_error, stage_unavailable, duplicates) stay best effort",
+        "`test_kill.py` (`pages_done`, `jobs_created` = job states after every kill)",
+    ),
+    (
+        "A full disk during a PREP call made prep answer 500 `unexpected error`, so the attempt counted as failed; "
+        "with MAX_ATTEMPTS=3 a job caught by three such episodes would have ended ERROR although the document "
+        "is fine.",
+        "`services/common/web.py` (stage services), `services/orchestrator/app/main.py`",
+        "fixed in 63ce652 by the orchestrator's owner: 507 on disk errors, requeued without using an attempt",
+        "`test_disk_full.py` (`retries` must stay 0)",
     ),
 ]
 

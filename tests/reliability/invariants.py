@@ -91,14 +91,9 @@ def pages_of_done_jobs(states: dict[str, dict]) -> int:
     return sum(s["result"]["pages"] for s in states.values() if s["state"] == "DONE")
 
 
-def check_metrics_agree(
-    data_dir: Path, states: dict[str, dict], metrics_schema, timeout_s: float = 10, counters_may_lag: bool = False
-) -> dict:
-    """metrics.json validates and its gauges equal the job states (waiting one heartbeat for the last write).
-
-    `counters_may_lag`: after SIGKILLs of the orchestrator, counter increments made after its last metrics write
-    are lost (a known bug, see findings.py), so `pages_done` may only be short, never over.
-    """
+def check_metrics_agree(data_dir: Path, states: dict[str, dict], metrics_schema, timeout_s: float = 10) -> dict:
+    """metrics.json validates and its gauges and job-derived counters equal the job states (waiting one heartbeat
+    for the last write)."""
     by_state = Counter(s["state"] for s in states.values())
     expected = {
         "jobs_done": by_state["DONE"],
@@ -113,8 +108,5 @@ def check_metrics_agree(
 
     doc = wait_for(agrees, timeout_s=timeout_s, interval_s=0.2, what=f"metrics.json to say {expected}")
     assert list(metrics_schema.iter_errors(doc)) == []
-    if counters_may_lag:
-        assert doc["pages_done"] <= pages_of_done_jobs(states)
-    else:
-        assert doc["pages_done"] == pages_of_done_jobs(states)
+    assert (doc["pages_done"], doc["jobs_created"]) == (pages_of_done_jobs(states), len(states))
     return doc

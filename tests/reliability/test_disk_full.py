@@ -100,7 +100,7 @@ def test_a_full_disk_pauses_intake_corrupts_nothing_and_every_job_completes_once
         "2. Disk full",
         f"{TMPFS_MB} MB tmpfs filled under MIN_FREE_DISK_MB, then to ENOSPC, while jobs run; then freed",
         "intake_paused, files wait in the inbox, disk_error rises, every state.json/metrics.json parses while full, "
-        "services alive; all DONE after freeing, originals intact",
+        "services alive; all DONE after freeing with no attempt used (stage disk errors are 507), originals intact",
     )
     stack = stack_at(tmp_path, MIN_FREE_DISK_MB=MIN_FREE_MB, MAX_ATTEMPTS=10, RETRY_BASE_S=0.2, RETRY_MAX_S=1)
     sources = documents(max(12, PROFILE.documents // 2))
@@ -144,3 +144,4 @@ def test_a_full_disk_pauses_intake_corrupts_nothing_and_every_job_completes_once
     services_alive(stack)
     row.counts |= {"documents": len(dropped.files), "disk_error": final["disk_error"], "retries": final["retries"]}
     assert {key: s.get("error") for key, s in states.items() if s["state"] != "DONE"} == {}
+    assert final["retries"] == 0, "a disk error of a stage service (507) must not use an attempt"
