@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # Re-reading a burst of jobs yields to the event loop this often, so requests are served during a burst.
 REFRESH_CHUNK = 256
+# While polling, a rescan every few polls catches what the poller cannot see (see `rescan_interval_s`).
+POLLS_PER_RESCAN = 3
+MIN_POLLING_RESCAN_S = 1.0
 # After a watcher failure: wait, then start it again (and rescan, since events were lost meanwhile).
 RESTART_DELAY_S = 1.0
 # How often to look for a data folder that does not exist yet (the orchestrator creates it).
@@ -135,9 +138,16 @@ class Watcher:
             status.touch()
             return repairs
 
+    def rescan_interval_s(self) -> float:
+        """`SIDECAR_RESCAN_S`, or much sooner while polling: the poller keys on whole-second mtimes and misses a
+        state.json rewritten within the second it last saw, and a rescan (one stat per job) costs about a poll."""
+        if not self._polling:
+            return self.config.rescan_s
+        return min(self.config.rescan_s, max(MIN_POLLING_RESCAN_S, POLLS_PER_RESCAN * self.config.poll_delay_ms / 1000))
+
     async def _rescan_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.config.rescan_s)
+            await asyncio.sleep(self.rescan_interval_s())
             try:
                 await self.rescan()
             except Exception:

@@ -128,7 +128,7 @@ def seconds_to_see(port: int, jobs_dir: Path, change: str) -> float:
 def test_the_polling_fallback_follows_the_disk_and_says_so(tmp_path, stack_at, record):
     row = record(
         "6. Watch failure",
-        "no inotify at all: SIDECAR_FORCE_POLLING=true, rescan pushed out to 10 min",
+        "no inotify at all: SIDECAR_FORCE_POLLING=true (SIDECAR_RESCAN_S=600; polling also rescans every 3 polls)",
         f"new, rewritten and deleted jobs show within {POLLED_WITHIN_S:.0f} s; /metrics and /readyz say polling",
     )
     jobs_dir, port = start_polling_sidecar(tmp_path, stack_at)
@@ -146,17 +146,11 @@ def test_the_polling_fallback_follows_the_disk_and_says_so(tmp_path, stack_at, r
     assert max(took) < POLLED_WITHIN_S
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: watchfiles' polling compares mtimes to the second, so a state.json rewritten within the "
-    "same second as its previous version raises no change; the sidecar shows it only at the next rescan "
-    "(SIDECAR_RESCAN_S, 60 s by default) - see docs/reliability.md",
-)
 def test_polling_sees_a_rewrite_made_within_a_second_of_the_previous_one(tmp_path, stack_at, record):
     record(
         "6. Watch failure",
         "polling only; a job rewritten within the same wall-clock second as the version the poller saw",
-        f"the rewrite shows within {POLLED_WITHIN_S:.0f} s (known bug while this is xfailed)",
+        f"the rewrite shows within {POLLED_WITHIN_S:.0f} s (fixed: frequent rescans while polling)",
     )
     jobs_dir, port = start_polling_sidecar(tmp_path, stack_at)
     for number in range(5):  # bounded: each try takes about a second
