@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from aiohttp import web
 
 from .atomic import is_disk_error
 from .errors import BadRequest, DiskError, PipelineError
-from .logs import bind_job
+from .logs import bind_job, configure_logging
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("access")
@@ -117,3 +117,57 @@ def create_stage_app() -> web.Application:
     app = web.Application(middlewares=[access_log_middleware, job_context_middleware, error_middleware])
     app.router.add_get("/healthz", healthz)
     return app
+
+
+class WorkerPool(Protocol):
+    """What a stage service's process pool offers its app: start and warm the workers, stop them."""
+
+    async def start(self) -> list[int]: ...
+
+    async def close(self) -> None: ...
+
+
+class StageConfig(Protocol):
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def to_log(self) -> dict[str, Any]: ...
+
+
+PoolT = TypeVar("PoolT", bound=WorkerPool)
+ConfigT = TypeVar("ConfigT", bound=StageConfig)
+
+
+def pool_context(
+    service: str, key: web.AppKey[PoolT], make_pool: Callable[[], PoolT]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context: the pool starts (warmed) before the first request and stops after the last."""
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        pool = make_pool()
+        pids = await pool.start()
+        app[key] = pool
+        log.info("%s worker pool ready: %d workers", service, len(pids), extra={"pids": pids})
+        try:
+            yield
+        finally:
+            await pool.close()
+            log.info("%s worker pool stopped", service)
+
+    return lifetime
+
+
+def serve_stage(
+    service: str, load_config: Callable[[], ConfigT], create_app: Callable[[ConfigT], web.Application]
+) -> None:
+    """The entry point of a stage service: logging, config (logged once), then serve until SIGINT/SIGTERM.
+
+    run_app lets requests in flight finish, then runs the cleanup contexts (the pool stops there).
+    """
+    configure_logging(service)
+    config = load_config()
+    log.info("starting %s service", service, extra={"config": config.to_log()})
+    web.run_app(create_app(config), host=config.host, port=config.port, print=None, access_log=None)

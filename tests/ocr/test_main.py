@@ -31,7 +31,7 @@ def test_service_answers_healthz_and_stops_its_workers_on_sigterm(tmp_path):
     try:
         wait_for(lambda: healthy(port), timeout_s=60, what="the OCR service to answer /healthz")
         lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
-        [ready] = [line for line in lines if line["message"].startswith("OCR worker pool ready")]
+        [ready] = [line for line in lines if line["message"].startswith("ocr worker pool ready")]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
@@ -40,4 +40,4 @@ def test_service_answers_healthz_and_stops_its_workers_on_sigterm(tmp_path):
             proc.wait()
     for pid in ready["pids"]:
         assert not Path(f"/proc/{pid}").exists()
-    assert "OCR worker pool stopped" in log_path.read_text()
+    assert "ocr worker pool stopped" in log_path.read_text()

@@ -104,9 +104,12 @@ class WorkerPool:
     def pids(self) -> list[int]:
         return sorted(w.process.pid for w in self._workers if w.process.pid is not None)
 
-    async def start(self) -> None:
-        """Start (and warm) the missing workers: all of them at first, replacements later. Safe to repeat."""
+    async def start(self) -> list[int]:
+        """Start (and warm) the missing workers: all of them at first, replacements later. Safe to repeat.
+
+        Returns the workers' pids."""
         await self._top_up()
+        return self.pids
 
     async def _top_up(self) -> None:
         """Start workers until there are OCR_WORKERS again (after a kill, or a failed restart earlier)."""
