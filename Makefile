@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tesseract run test lint format mypy all bench reliability reliability-long clean
+.PHONY: install tesseract run test test-python lint format mypy all bench reliability reliability-long clean
 
 install: $(STAMP) tesseract
 
@@ -22,6 +22,14 @@ run: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The suite on another Python (e.g. `make test-python PY_OTHER=python3.12`), in its own venv; the reliability
+# suite is left to `make test`, it checks the services' behaviour, not the interpreter.
+PY_OTHER ?= python3.12
+VENV_OTHER := .venv-$(notdir $(PY_OTHER))
+test-python:
+	$(MAKE) install PYTHON=$(PY_OTHER) VENV=$(VENV_OTHER)
+	$(VENV_OTHER)/bin/python -m pytest -q --ignore=tests/reliability
 
 lint: install
 	$(VENV)/bin/ruff check .
