@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -166,6 +166,3 @@ def complete_ocr(job: Job, result: dict[str, Any], duration_s: float) -> None:
     job.result = {**result, "durationsS": durations}
     _transition(job, JobState.DONE, Stage.OCR, job.attempt, "ocr done")
 
-
-def copy_job(job: Job) -> Job:
-    return replace(job, history=list(job.history), stage_info=dict(job.stage_info))
