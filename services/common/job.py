@@ -165,4 +165,3 @@ def complete_ocr(job: Job, result: dict[str, Any], duration_s: float) -> None:
     durations = {name: info.get("durationS") for name, info in job.stage_info.items()}
     job.result = {**result, "durationsS": durations}
     _transition(job, JobState.DONE, Stage.OCR, job.attempt, "ocr done")
-

@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
 
 from services.common.paths import DataPaths
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, is_healthy, wait_for
 
 MODULES = {
     "prep": "services.prep",
@@ -74,11 +73,7 @@ class Stack:
 
     def healthy(self, name: str) -> bool:
         assert self.procs[name].poll() is None, f"{name} exited: see {self.logs / name}.jsonl"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[name]}/healthz", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        return is_healthy(self.ports[name])
 
     def kill(self, name: str, signum: int = signal.SIGKILL) -> None:
         proc = self.procs[name]

@@ -7,18 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-from tests.conftest import free_port, wait_for
-
-
-def healthy(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
+from tests.conftest import free_port, is_healthy, wait_for
 
 
 def test_service_answers_healthz_and_stops_its_workers_on_sigterm(tmp_path):
@@ -29,7 +20,7 @@ def test_service_answers_healthz_and_stops_its_workers_on_sigterm(tmp_path):
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "services.ocr"], env=env, stdout=log_file, stderr=log_file)
     try:
-        wait_for(lambda: healthy(port), timeout_s=60, what="the OCR service to answer /healthz")
+        wait_for(lambda: is_healthy(port), timeout_s=60, what="the OCR service to answer /healthz")
         lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
         [ready] = [line for line in lines if line["message"].startswith("ocr worker pool ready")]
         proc.send_signal(signal.SIGTERM)

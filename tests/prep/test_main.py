@@ -10,18 +10,10 @@ import sys
 import urllib.request
 
 from services.common.stage_api import PREP_PATH
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, is_healthy, wait_for
 from tests.factory import SAMPLE_EN, page_image, write_pdf
 
 from .conftest import SMALL_PAGE
-
-
-def healthy(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def test_the_service_prepares_a_document_and_stops_cleanly_on_sigterm(tmp_path):
@@ -32,7 +24,7 @@ def test_the_service_prepares_a_document_and_stops_cleanly_on_sigterm(tmp_path):
     write_pdf(tmp_path / "jobs" / "k1" / "source.pdf", [page_image(SAMPLE_EN, size=SMALL_PAGE)])
     proc = subprocess.Popen([sys.executable, "-m", "services.prep"], env=env, stdout=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: healthy(port), what="prep /healthz")
+        wait_for(lambda: is_healthy(port), what="prep /healthz")
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{PREP_PATH}",
             data=json.dumps({"jobKey": "k1", "input": "source.pdf"}).encode(),

@@ -54,7 +54,6 @@ class Inbox:
         self.batch = batch
         self._sightings: dict[str, _Sighting] = {}
         self._ignored: set[str] = set()
-        self.duplicates = 0
 
     def ready_files(self) -> list[Path]:
         """Files whose size and mtime have not changed for the settle time, oldest sighting first."""
@@ -109,5 +108,4 @@ class Inbox:
         stamp = now_iso().replace(":", "").replace("-", "")
         move_durably(path, folder / f"{stamp}-{source_name_for(path.name)}")
         self._sightings.pop(path.name, None)
-        self.duplicates += 1
         log.info("duplicate of an existing job: %r kept in %s/", path.name, DUPLICATES_DIR, extra={"jobKey": key})

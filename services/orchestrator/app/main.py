@@ -104,14 +104,13 @@ class Orchestrator:
             return
         for path in ready:
             try:
-                self.inbox.adopt(path)
+                if self.inbox.adopt(path) is None:
+                    self.counters.duplicates += 1
             except FileNotFoundError:
                 continue  # taken away while we looked at it
             except OSError as e:
                 self._on_disk_error(path, e)
                 return
-        self.counters.duplicates += self.inbox.duplicates
-        self.inbox.duplicates = 0
 
     # --- results ------------------------------------------------------------------------------------
 
