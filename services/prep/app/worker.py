@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,12 @@ class PageTask:
         return self.out_dir / page_name(self.page, PAGE_SUFFIX)
 
     def settings(self) -> dict[str, Any]:
-        """What, besides the source, decides a page's pixels: a finished page made otherwise is redone."""
-        o = self.options
-        return {"dpi": self.limits.dpi, "deskew": o.deskew, "clean": o.clean, "denoise": o.denoise}
+        """What, besides the source, decides a page's pixels: a finished page made otherwise is redone.
+
+        Every clean-up option is in it by construction (an option added to `Options` cannot be forgotten here);
+        of the limits only the dpi changes pixels, the others only refuse documents.
+        """
+        return {"dpi": self.limits.dpi, **asdict(self.options)}
 
 
 @dataclass(frozen=True, slots=True)
