@@ -9,10 +9,17 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from .state_file import Entry, Signature
 
 SortKey = tuple[str, str]
+
+
+class ChangeListener(Protocol):
+    """Called after the index applied a change to one job: `old` and `new` are None when the job was absent."""
+
+    def __call__(self, job_key: str, old: Entry | None, new: Entry | None, /) -> None: ...
 
 
 class JobIndex:
@@ -23,8 +30,18 @@ class JobIndex:
         self._skipped: dict[str, str] = {}
         self._unreadable = 0
         self._order_deferred = False
+        self._listeners: list[ChangeListener] = []
         self.generation = 0
         """Bumped on every change: views cache on it."""
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call `listener` after every put, removal or skip that changed a job (on the event loop, synchronously:
+        it must be quick and must not raise; a listener that needs to do I/O queues the change)."""
+        self._listeners.append(listener)
+
+    def _changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        for listener in self._listeners:
+            listener(key, old, new)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -62,6 +79,8 @@ class JobIndex:
         self._unreadable += entry.problem is not None
         self._skipped.pop(entry.key, None)
         self.generation += 1
+        if self._listeners:
+            self._changed(entry.key, old, entry)
 
     def remove(self, key: str) -> None:
         old = self._entries.pop(key, None)
@@ -70,6 +89,8 @@ class JobIndex:
             self._unlink(old)
         if old is not None or skipped is not None:
             self.generation += 1
+        if old is not None and self._listeners:
+            self._changed(key, old, None)
 
     def skip(self, key: str, reason: str) -> None:
         """Forget the job and remember why its folder is not indexed (a symlink, not a regular file)."""
