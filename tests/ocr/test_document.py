@@ -6,8 +6,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from services.ocr.app.document import write_document
-from services.ocr.app.manifest import PageSpec
-from services.ocr.app.page import PageResult
+from services.ocr.app.page import PageResult, PageSpec
 from tests.factory import page_image, write_image
 
 

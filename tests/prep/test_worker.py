@@ -33,7 +33,7 @@ def test_prep_page_writes_a_grayscale_png_with_its_dpi(tmp_path):
     result = prep_page(None, make_task(tmp_path))
     with Image.open(tmp_path / "pages" / "page-0001.png") as img:
         assert (img.mode, img.size, round(img.info["dpi"][0])) == ("L", (result.width, result.height), 300)
-    assert result.to_json() == {
+    assert result.manifest_page().to_json() == {
         "page": 1,
         "file": "page-0001.png",
         "width": result.width,

@@ -14,8 +14,7 @@ from PIL import Image
 from services.common.atomic import atomic_output, atomic_write_bytes
 from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT
 
-from .manifest import PageSpec
-from .page import PageResult, pdf_path, text_path
+from .page import PageResult, PageSpec, pdf_path, text_path
 
 log = logging.getLogger(__name__)
 

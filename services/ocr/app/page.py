@@ -1,4 +1,5 @@
-"""One page of OCR work: the task sent to a worker, its result, and the `ocr/page-NNNN.json` that marks it done."""
+"""One page of OCR work: the page prep made, the task sent to a worker, its result, and the `ocr/page-NNNN.json`
+that marks it done."""
 
 from __future__ import annotations
 
@@ -10,7 +11,36 @@ import orjson
 
 from services.common.atomic import atomic_write_bytes
 from services.common.logs import JobContext
-from services.common.stage_api import page_name
+from services.common.manifest import read_manifest
+from services.common.paths import file_in_job
+from services.common.stage_api import PAGES_DIR, page_name
+
+# 72 PostScript points per inch: the page size of a page that has no image to show.
+POINTS_PER_INCH = 72.0
+
+
+@dataclass(frozen=True, slots=True)
+class PageSpec:
+    """A page prep made, as OCR needs it: its image inside the job folder, size and resolution."""
+
+    page: int
+    image: Path
+    width: int
+    height: int
+    dpi: float
+
+    @property
+    def size_pt(self) -> tuple[float, float]:
+        return self.width * POINTS_PER_INCH / self.dpi, self.height * POINTS_PER_INCH / self.dpi
+
+
+def page_specs(job_dir: Path) -> list[PageSpec]:
+    """The pages of prep's manifest in page order; BadRequest when it is missing or not one prep writes."""
+    manifest = read_manifest(job_dir / PAGES_DIR)
+    return [
+        PageSpec(p.page, file_in_job(job_dir, f"{PAGES_DIR}/{p.file}"), p.width, p.height, p.dpi)
+        for p in manifest.pages
+    ]
 
 
 @dataclass(frozen=True, slots=True)

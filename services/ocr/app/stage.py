@@ -15,8 +15,7 @@ from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT, OCR_DIR
 
 from .config import Config
 from .document import write_document
-from .manifest import PageSpec, read_manifest
-from .page import PageResult, PageTask, read_done, write_result
+from .page import PageResult, PageSpec, PageTask, page_specs, read_done, write_result
 from .pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ def summary(results: list[PageResult], duration_s: float) -> dict[str, Any]:
 async def run_stage(config: Config, pool: WorkerPool, job_dir: Path) -> dict[str, Any]:
     """OCR a job whose pages prep has written; safe to repeat, and cheap, since done pages are skipped."""
     started = time.perf_counter()
-    specs = await asyncio.to_thread(read_manifest, job_dir)
+    specs = await asyncio.to_thread(page_specs, job_dir)
     out_dir = job_dir / OCR_DIR
     await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
     # Temp files of a call cut short by a kill; the orchestrator never runs two OCR calls of one job at once.

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from services.common.logs import current_job
+from services.common.manifest import PagesManifest, SourceInfo, read_complete_manifest, write_manifest
 from services.common.stage_api import PAGES_DIR
 
 from .config import Config
-from .manifest import build_manifest, read_complete_manifest, write_manifest
 from .pool import PrepPool
-from .worker import PageResult, PageTask, inspect_document, prep_page
+from .worker import DocumentInfo, PageResult, PageTask, inspect_document, prep_page
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,23 @@ async def _run_pages(pool: PrepPool, tasks: list[PageTask], in_flight: int) -> l
         raise
 
 
+def build_manifest(source: Path, info: DocumentInfo, results: list[PageResult]) -> PagesManifest:
+    pages = sorted(results, key=lambda r: r.page)
+    return PagesManifest(
+        pages=tuple(r.manifest_page() for r in pages),
+        source=SourceInfo(source.name, str(info.format), info.pages, info.bytes),
+        warnings=tuple(f"page {r.page}: {w}" for r in pages for w in r.warnings),
+    )
+
+
 async def prep_job(pool: PrepPool, config: Config, job_dir: Path, source: Path) -> PrepOutcome:
     """Prepare the pages of `source` into `job_dir/pages/`; BadDocument when the document cannot be used."""
     started = time.perf_counter()
     pages_dir = job_dir / PAGES_DIR
     done = await asyncio.to_thread(read_complete_manifest, pages_dir)
     if done is not None:
-        log.info("pages already prepared: nothing to do", extra={"pages": len(done["pages"])})
-        return PrepOutcome(len(done["pages"]), time.perf_counter() - started, list(done.get("warnings", [])), True)
+        log.info("pages already prepared: nothing to do", extra={"pages": len(done.pages)})
+        return PrepOutcome(len(done.pages), time.perf_counter() - started, list(done.warnings), True)
     info = await pool.run(inspect_document, current_job(), source, config.limits)
     await asyncio.to_thread(pages_dir.mkdir, exist_ok=True)
     tasks = [
@@ -76,4 +85,4 @@ async def prep_job(pool: PrepPool, config: Config, job_dir: Path, source: Path) 
         duration_s,
         extra={"pages": info.pages, "reusedPages": reused, "durationS": round(duration_s, 3)},
     )
-    return PrepOutcome(info.pages, duration_s, manifest["warnings"], False)
+    return PrepOutcome(info.pages, duration_s, list(manifest.warnings), False)

@@ -22,6 +22,7 @@ from PIL import Image, PngImagePlugin
 
 from services.common.atomic import atomic_output, remove_temp_files
 from services.common.logs import JobContext, bind_job, configure_logging
+from services.common.manifest import ManifestPage
 from services.common.stage_api import page_name
 
 from .normalise import Options, normalise_page
@@ -81,10 +82,9 @@ class PageResult:
     warnings: tuple[str, ...] = ()
     reused: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        dpi: float | int = int(self.dpi) if float(self.dpi).is_integer() else self.dpi
-        entry = {"page": self.page, "file": self.file, "width": self.width, "height": self.height, "dpi": dpi}
-        return entry | {"skewDeg": self.skew_deg}
+    def manifest_page(self) -> ManifestPage:
+        """This page's entry in `pages/manifest.json`."""
+        return ManifestPage(self.page, self.file, self.width, self.height, self.dpi, self.skew_deg)
 
 
 def init_worker(limits: Limits) -> None:

@@ -1,0 +1,149 @@
+"""`pages/manifest.json`, the contract between prep (its only writer) and OCR (its reader).
+
+Prep writes it last and atomically, so its presence means every page it lists is on disk. One module owns the
+fields and the version for both sides: a change to the document lands here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .atomic import atomic_write_bytes, remove_temp_files
+from .errors import BadRequest
+from .stage_api import PAGES_DIR, PAGES_MANIFEST
+
+MANIFEST_VERSION = 1
+# A page entry without its resolution was rendered at prep's default.
+DEFAULT_PAGE_DPI = 300.0
+SHOWN_PATH = f"{PAGES_DIR}/{PAGES_MANIFEST}"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestPage:
+    """One prepared page: its PNG (a plain name inside `pages/`), its size in pixels and resolution."""
+
+    page: int
+    file: str
+    width: int = 0
+    height: int = 0
+    dpi: float = DEFAULT_PAGE_DPI
+    skew_deg: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        dpi: float | int = int(self.dpi) if float(self.dpi).is_integer() else self.dpi
+        entry = {"page": self.page, "file": self.file, "width": self.width, "height": self.height, "dpi": dpi}
+        return entry | {"skewDeg": self.skew_deg}
+
+    @classmethod
+    def from_json(cls, entry: Any) -> ManifestPage:
+        if not isinstance(entry, dict):
+            raise BadRequest("manifest page entry is not an object")
+        try:
+            page = cls(
+                page=int(entry["page"]),
+                file=str(entry["file"]),
+                width=int(entry.get("width", 0)),
+                height=int(entry.get("height", 0)),
+                dpi=float(entry.get("dpi") or DEFAULT_PAGE_DPI),
+                skew_deg=float(entry.get("skewDeg", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadRequest(f"manifest page entry {entry!r:.120} is invalid: {e}") from e
+        if page.page < 1 or page.dpi <= 0:
+            raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")
+        return page
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """The document the pages came from, as prep found it."""
+
+    file: str
+    format: str
+    pages: int
+    bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "format": self.format, "pages": self.pages, "bytes": self.bytes}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> SourceInfo:
+        if not isinstance(doc, dict):
+            raise BadRequest(f"{SHOWN_PATH}: source is not an object")
+        try:
+            return cls(str(doc["file"]), str(doc["format"]), int(doc["pages"]), int(doc["bytes"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadRequest(f"{SHOWN_PATH}: source {doc!r:.120} is invalid: {e}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class PagesManifest:
+    """The pages in page order (never empty, no page twice), where they came from, and prep's warnings."""
+
+    pages: tuple[ManifestPage, ...]
+    source: SourceInfo | None = None
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"version": MANIFEST_VERSION, "pages": [p.to_json() for p in self.pages]}
+        if self.source is not None:
+            doc["source"] = self.source.to_json()
+        return doc | {"warnings": list(self.warnings)}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> PagesManifest:
+        if (
+            not isinstance(doc, dict)
+            or doc.get("version") != MANIFEST_VERSION
+            or not isinstance(doc.get("pages"), list)
+        ):
+            raise BadRequest(f"{SHOWN_PATH} is not a version {MANIFEST_VERSION} pages manifest")
+        pages = tuple(sorted((ManifestPage.from_json(entry) for entry in doc["pages"]), key=lambda p: p.page))
+        if not pages:
+            raise BadRequest(f"{SHOWN_PATH} lists no pages")
+        if len({p.page for p in pages}) != len(pages):
+            raise BadRequest(f"{SHOWN_PATH} lists a page twice")
+        source = SourceInfo.from_json(doc["source"]) if "source" in doc else None
+        warnings = doc.get("warnings", [])
+        if not isinstance(warnings, list):
+            raise BadRequest(f"{SHOWN_PATH}: warnings is not a list")
+        return cls(pages, source, tuple(str(w) for w in warnings))
+
+
+def manifest_path(pages_dir: Path) -> Path:
+    return pages_dir / PAGES_MANIFEST
+
+
+def write_manifest(pages_dir: Path, manifest: PagesManifest) -> None:
+    """Prep's last write for a document: atomic, so a reader sees the whole manifest or none."""
+    remove_temp_files(pages_dir, PAGES_MANIFEST)  # the leftover of a killed run, if any
+    atomic_write_bytes(manifest_path(pages_dir), orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2))
+
+
+def read_manifest(pages_dir: Path) -> PagesManifest:
+    """The manifest as written; BadRequest when it is missing or not one prep writes."""
+    try:
+        doc = orjson.loads(manifest_path(pages_dir).read_bytes())
+    except FileNotFoundError as e:
+        raise BadRequest(f"no {SHOWN_PATH}: run prep first") from e
+    except (OSError, orjson.JSONDecodeError) as e:
+        raise BadRequest(f"cannot read {SHOWN_PATH}: {e}") from e
+    return PagesManifest.from_json(doc)
+
+
+def read_complete_manifest(pages_dir: Path) -> PagesManifest | None:
+    """The manifest of a finished prep: valid, its source's page count met, every page on disk; else None."""
+    try:
+        manifest = read_manifest(pages_dir)
+    except BadRequest:
+        return None
+    if manifest.source is None or manifest.source.pages != len(manifest.pages):
+        return None
+    for page in manifest.pages:
+        if "/" in page.file or not (pages_dir / page.file).is_file():
+            return None
+    return manifest
