@@ -57,3 +57,16 @@ def test_finished_jobs_are_not_kept_in_the_active_set(make_orchestrator, data_pa
     assert "done1" in orch.store and "done1" not in orch.store.active
     assert orch.metric_values()["jobs_done"] == 1
     assert orch.metric_values()["pages_done"] == 4, "pages_done is derived from the jobs, never lost by a kill"
+
+
+def test_every_state_written_is_named_in_the_change_journal(make_orchestrator, data_paths):
+    from services.common.journal import journal_path
+
+    job = new_job("k2", _info())
+    data_paths.job_dir("k2").mkdir(parents=True)
+    orch = make_orchestrator()
+    orch.store.save(job)
+    mark_running(job)
+    orch.store.save(job)
+    lines = [orjson.loads(line) for line in journal_path(data_paths.jobs_dir).read_bytes().splitlines()]
+    assert [(d["jobKey"], d["state"]) for d in lines][-2:] == [("k2", "QUEUED"), ("k2", "RUNNING")]

@@ -17,6 +17,7 @@ import orjson
 
 from services.common.atomic import atomic_write_bytes, is_disk_error, remove_temp_files
 from services.common.job import Job, JobState, is_valid_job_key, new_job, requeue
+from services.common.journal import JournalWriter
 from services.common.paths import STATE_FILE, DataPaths
 from services.common.stage_api import SOURCE_STEM
 
@@ -53,6 +54,8 @@ class JobStore:
         self.pages_done = 0
         self._dirty: dict[str, Job] = {}
         self._on_disk_error = on_disk_error
+        # One line per state change, for readers that cannot see inotify events (shared volumes; see journal.py).
+        self.journal = JournalWriter(paths.jobs_dir)
 
     def __contains__(self, job_key: str) -> bool:
         return job_key in self.active or job_key in self.finished
@@ -79,6 +82,7 @@ class JobStore:
             self._on_disk_error(path, e)
             return False
         self._dirty.pop(job.job_key, None)
+        self.journal.append(job.job_key, job.state.value)
         return True
 
     def _record_finished(self, job: Job) -> None:
