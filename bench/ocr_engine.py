@@ -2,7 +2,7 @@
 
 Engines, each producing the full outputs of the service per page (text, word confidences, one-page PDF):
   subprocess: one `tesseract page.png out -l fra+eng txt tsv pdf` run per page (the model is loaded every time);
-  tesserocr:  the service's own engine (services.ocr.app.pool.WorkerPool): one libtesseract API per worker
+  tesserocr:  the service's own engine (services.ocr.app.pool.OcrPool): one libtesseract API per worker
               process, loaded once (warm), `ProcessPages` with the PDF and text renderers, confidences from
               `AllWordConfidences()`, outputs renamed into place and the page .json written last.
 Both run WORKERS pages in parallel, one thread each (OMP_THREAD_LIMIT=1). Each engine does ROUNDS timed runs
@@ -32,7 +32,7 @@ os.environ["OMP_THREAD_LIMIT"] = "1"
 from services.common.paths import DataPaths  # noqa: E402
 from services.ocr.app.config import Config, default_tessdata_dir  # noqa: E402
 from services.ocr.app.page import PageResult, PageTask  # noqa: E402
-from services.ocr.app.pool import WorkerPool  # noqa: E402
+from services.ocr.app.pool import OcrPool  # noqa: E402
 from tests.factory import SAMPLE_EN, SAMPLE_FR, page_image  # noqa: E402
 
 A4_300DPI = (2480, 3508)
@@ -74,7 +74,7 @@ async def _time_service_pool(pages: list[Path], workers: int, tessdata: str) -> 
     paths = DataPaths.from_env({"DATA_DIR": str(pages[0].parent)})
     config = Config(paths=paths, workers=workers, tessdata_dir=Path(tessdata), page_timeout_s=600.0)
     started = time.perf_counter()
-    pool = WorkerPool(config)
+    pool = OcrPool(config)
     await pool.start()  # warm every worker before the clock starts, as the service does once at start-up
     warm_s = time.perf_counter() - started
     out_dir = pages[0].parent / f"ocr-{time.monotonic_ns()}"
@@ -89,7 +89,7 @@ async def _time_service_pool(pages: list[Path], workers: int, tessdata: str) -> 
 
 
 def time_library(pages: list[Path], workers: int, tessdata: str) -> tuple[float, float, list[tuple[int, float]]]:
-    """The service's own engine: its WorkerPool of warm tesserocr workers, writing .pdf, .txt and .json per page."""
+    """The service's own engine: its OcrPool of warm tesserocr workers, writing .pdf, .txt and .json per page."""
     elapsed, warm_s, results = asyncio.run(_time_service_pool(pages, workers, tessdata))
     return elapsed, warm_s, [(r.words, r.confidence) for r in results]
 

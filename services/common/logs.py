@@ -48,6 +48,16 @@ def current_job() -> JobContext | None:
     return _job_context.get()
 
 
+@contextlib.contextmanager
+def bind_job_context(ctx: JobContext | None) -> Iterator[None]:
+    """Re-bind a context taken with `current_job()` elsewhere (a pool worker's task); no-op for None."""
+    if not ctx:
+        yield
+        return
+    with bind_job(ctx["jobKey"], ctx.get("stage"), ctx.get("attempt")):
+        yield
+
+
 class JobContextFilter(logging.Filter):
     """Copies the bound job context onto each record (fields passed with `extra=` win)."""
 

@@ -119,7 +119,7 @@ def create_stage_app() -> web.Application:
     return app
 
 
-class WorkerPool(Protocol):
+class StagePool(Protocol):
     """What a stage service's process pool offers its app: start and warm the workers, stop them."""
 
     async def start(self) -> list[int]: ...
@@ -137,7 +137,7 @@ class StageConfig(Protocol):
     def to_log(self) -> dict[str, Any]: ...
 
 
-PoolT = TypeVar("PoolT", bound=WorkerPool)
+PoolT = TypeVar("PoolT", bound=StagePool)
 ConfigT = TypeVar("ConfigT", bound=StageConfig)
 
 

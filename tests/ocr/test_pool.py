@@ -11,7 +11,7 @@ import pytest
 
 from services.common.errors import StageFailed
 from services.ocr.app.page import PageTask
-from services.ocr.app.pool import WorkerPool
+from services.ocr.app.pool import OcrPool
 from tests.conftest import wait_for
 
 A4 = (2480, 3508)
@@ -32,7 +32,7 @@ async def pool_for(config_for):
     pools = []
 
     async def create(**env):
-        pool = WorkerPool(config_for(**env))
+        pool = OcrPool(config_for(**env))
         pools.append(pool)
         await pool.start()
         return pool
@@ -94,7 +94,7 @@ async def test_timed_out_page_is_retried_then_the_stage_fails(ocr_client, make_j
 
 
 async def test_close_stops_every_worker(config_for):
-    pool = WorkerPool(config_for(OCR_WORKERS="2"))
+    pool = OcrPool(config_for(OCR_WORKERS="2"))
     await pool.start()
     pids = pool.pids
     await pool.close()

@@ -12,9 +12,10 @@ from PIL import Image
 from services.common.atomic import temp_path_for
 from services.common.logs import JobContextFilter
 from services.prep.app.normalise import Options
+from services.prep.app.page import PNG_META_KEY, PageTask
 from services.prep.app.render import Limits
 from services.prep.app.sniff import Format
-from services.prep.app.worker import PNG_META_KEY, PageTask, inspect_document, prep_page
+from services.prep.app.worker import inspect_document, prep_page
 from tests.factory import SAMPLE_EN, SAMPLE_FR, page_image, write_pdf
 
 from .conftest import SMALL_PAGE

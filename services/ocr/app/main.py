@@ -7,7 +7,7 @@ from aiohttp import web
 from services.common.web import create_stage_app, pool_context, serve_stage
 
 from .config import Config
-from .pool import WorkerPool
+from .pool import OcrPool
 from .routes import CONFIG_KEY, POOL_KEY, setup_routes
 
 
@@ -15,7 +15,7 @@ def create_app(config: Config) -> web.Application:
     app = create_stage_app()
     app[CONFIG_KEY] = config
     setup_routes(app)
-    app.cleanup_ctx.append(pool_context("ocr", POOL_KEY, lambda: WorkerPool(config)))
+    app.cleanup_ctx.append(pool_context("ocr", POOL_KEY, lambda: OcrPool(config)))
     return app
 
 

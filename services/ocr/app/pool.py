@@ -20,8 +20,8 @@ from multiprocessing.process import BaseProcess
 from services.common.errors import ServiceUnavailable, StageFailed
 
 from .config import Config
-from .engine import OK, READY, serve
 from .page import PageResult, PageTask
+from .worker import OK, READY, serve
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _spawn(config: Config) -> _Worker:
     return worker
 
 
-class WorkerPool:
+class OcrPool:
     """Runs `PageTask`s on warm workers; `run()` raises StageFailed for a page that failed, hung or crashed."""
 
     def __init__(self, config: Config) -> None:

@@ -13,11 +13,11 @@ from services.common.stage_api import OCR_PATH
 from services.common.web import json_response, read_json_object
 
 from .config import Config
-from .pool import WorkerPool
+from .pool import OcrPool
 from .stage import run_stage
 
 CONFIG_KEY = web.AppKey("config", Config)
-POOL_KEY = web.AppKey("pool", WorkerPool)
+POOL_KEY = web.AppKey("pool", OcrPool)
 # One lock per job key while requests for it are in flight: a repeated call (the orchestrator retrying after its
 # own timeout) waits for the first one and then finds every page done, instead of recognising them all twice.
 JOB_LOCKS_KEY = web.AppKey("job_locks", weakref.WeakValueDictionary[str, asyncio.Lock])
@@ -35,7 +35,8 @@ async def ocr(request: web.Request) -> web.Response:
     if lock is None:
         lock = locks[job_key] = asyncio.Lock()
     async with lock:
-        return json_response(await run_stage(config, request.app[POOL_KEY], job_dir))
+        outcome = await run_stage(config, request.app[POOL_KEY], job_dir)
+    return json_response(outcome.to_json())
 
 
 def setup_routes(app: web.Application) -> None:

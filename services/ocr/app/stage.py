@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,12 @@ from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT, OCR_DIR
 from .config import Config
 from .document import write_document
 from .page import PageResult, PageSpec, PageTask, page_specs, read_done, write_result
-from .pool import WorkerPool
+from .pool import OcrPool
 
 log = logging.getLogger(__name__)
 
 
-async def recognise_page(config: Config, pool: WorkerPool, spec: PageSpec, out_dir: Path) -> PageResult:
+async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir: Path) -> PageResult:
     """The page's result: from its .json if done before, else from the pool, with OCR_PAGE_RETRIES retries.
 
     A page that still fails is recorded `ok: false` with the last error, so the rest of the document completes.
@@ -44,27 +45,35 @@ async def recognise_page(config: Config, pool: WorkerPool, spec: PageSpec, out_d
     return failed
 
 
-def _mean_confidence(results: list[PageResult]) -> float | None:
-    # Pages without words (blank pages) say nothing about recognition quality.
-    scores = [r.confidence for r in results if r.ok and r.words]
-    return round(sum(scores) / len(scores), 2) if scores else None
+@dataclass(frozen=True, slots=True)
+class OcrOutcome:
+    results: list[PageResult]
+    duration_s: float
+
+    @property
+    def failed_pages(self) -> list[int]:
+        return [r.page for r in self.results if not r.ok]
+
+    @property
+    def mean_confidence(self) -> float | None:
+        # Pages without words (blank pages) say nothing about recognition quality.
+        scores = [r.confidence for r in self.results if r.ok and r.words]
+        return round(sum(scores) / len(scores), 2) if scores else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The 200 response body of POST /v1/ocr."""
+        return {
+            "pages": len(self.results),
+            "meanConfidence": self.mean_confidence,
+            "outputs": {"text": DOCUMENT_TEXT, "pdf": DOCUMENT_PDF, "pages": f"{OCR_DIR}/"},
+            "pageResults": [{"page": r.page, "confidence": r.confidence, "ok": r.ok} for r in self.results],
+            "failedPages": self.failed_pages,
+            "warnings": [f"page {r.page} not recognised: {r.error}" for r in self.results if not r.ok],
+            "durationS": round(self.duration_s, 3),
+        }
 
 
-def summary(results: list[PageResult], duration_s: float) -> dict[str, Any]:
-    """The 200 response body of POST /v1/ocr."""
-    failed = [r for r in results if not r.ok]
-    return {
-        "pages": len(results),
-        "meanConfidence": _mean_confidence(results),
-        "outputs": {"text": DOCUMENT_TEXT, "pdf": DOCUMENT_PDF, "pages": f"{OCR_DIR}/"},
-        "pageResults": [{"page": r.page, "confidence": r.confidence, "ok": r.ok} for r in results],
-        "failedPages": [r.page for r in failed],
-        "warnings": [f"page {r.page} not recognised: {r.error}" for r in failed],
-        "durationS": round(duration_s, 3),
-    }
-
-
-async def run_stage(config: Config, pool: WorkerPool, job_dir: Path) -> dict[str, Any]:
+async def run_stage(config: Config, pool: OcrPool, job_dir: Path) -> OcrOutcome:
     """OCR a job whose pages prep has written; safe to repeat, and cheap, since done pages are skipped."""
     started = time.perf_counter()
     specs = await asyncio.to_thread(page_specs, job_dir)
@@ -79,12 +88,12 @@ async def run_stage(config: Config, pool: WorkerPool, job_dir: Path) -> dict[str
         # Nothing to deliver: let the orchestrator retry the stage, or give up, rather than call this done.
         raise StageFailed(f"no page could be recognised: {results[0].error}")
     await asyncio.to_thread(write_document, job_dir, out_dir, specs, results)
-    body = summary(results, time.perf_counter() - started)
+    outcome = OcrOutcome(results, time.perf_counter() - started)
     log.info(
         "OCR done: %d pages, %d failed, mean confidence %s",
-        body["pages"],
-        len(body["failedPages"]),
-        body["meanConfidence"],
-        extra={"durationS": body["durationS"]},
+        len(results),
+        len(outcome.failed_pages),
+        outcome.mean_confidence,
+        extra={"durationS": round(outcome.duration_s, 3)},
     )
-    return body
+    return outcome

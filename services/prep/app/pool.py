@@ -31,6 +31,8 @@ def _ready() -> int:
 
 
 class PrepPool:
+    """Runs worker functions on warm workers; `run()` raises StageFailed when a worker died under a call."""
+
     def __init__(self, config: Config) -> None:
         self._config = config
         self._executor: ProcessPoolExecutor | None = None

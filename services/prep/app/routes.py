@@ -1,4 +1,4 @@
-"""The HTTP surface: app keys and the one route, POST /v1/prep (thin: validation, then `stage.prep_job`)."""
+"""The HTTP surface: app keys and the one route, POST /v1/prep (thin: validation, then `stage.run_stage`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from services.common.web import json_response, read_json_object
 
 from .config import Config
 from .pool import PrepPool
-from .stage import prep_job
+from .stage import run_stage
 
 CONFIG_KEY = web.AppKey("config", Config)
 POOL_KEY = web.AppKey("pool", PrepPool)
@@ -31,7 +31,7 @@ async def prep(request: web.Request) -> web.Response:
     source = file_in_job(job_dir, _string_field(body, "input"))
     if not source.is_file():
         raise BadRequest(f"input {body['input']!r} is not a file in the job folder")
-    outcome = await prep_job(request.app[POOL_KEY], config, job_dir, source)
+    outcome = await run_stage(config, request.app[POOL_KEY], job_dir, source)
     return json_response(outcome.to_json())
 
 

@@ -15,8 +15,9 @@ from services.common.manifest import PagesManifest, SourceInfo, read_complete_ma
 from services.common.stage_api import PAGES_DIR
 
 from .config import Config
+from .page import PageResult, PageTask
 from .pool import PrepPool
-from .worker import DocumentInfo, PageResult, PageTask, inspect_document, prep_page
+from .worker import DocumentInfo, inspect_document, prep_page
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def build_manifest(source: Path, info: DocumentInfo, results: list[PageResult]) 
     )
 
 
-async def prep_job(pool: PrepPool, config: Config, job_dir: Path, source: Path) -> PrepOutcome:
+async def run_stage(config: Config, pool: PrepPool, job_dir: Path, source: Path) -> PrepOutcome:
     """Prepare the pages of `source` into `job_dir/pages/`; BadDocument when the document cannot be used."""
     started = time.perf_counter()
     pages_dir = job_dir / PAGES_DIR

@@ -19,7 +19,7 @@ from typing import Any
 
 from services.common.atomic import commit_temp, fsync_dir, temp_path_for
 from services.common.errors import StageFailed
-from services.common.logs import bind_job, configure_logging
+from services.common.logs import bind_job_context, configure_logging
 from services.common.stage_api import page_name
 
 from .page import PageResult, PageTask, pdf_path, text_path, write_result
@@ -89,9 +89,7 @@ def recognise(task: PageTask) -> PageResult:
 
 
 def _handle(task: PageTask) -> tuple[str, object]:
-    ctx = task.job
-    binding = bind_job(ctx["jobKey"], ctx.get("stage"), ctx.get("attempt")) if ctx else contextlib.nullcontext()
-    with binding:
+    with bind_job_context(task.job):
         try:
             result = recognise(task)
         except (StageFailed, OSError) as e:

@@ -1,0 +1,95 @@
+"""One page of prep work: the task sent to a worker, its result, and the `pages/page-NNNN.png` that marks it done.
+
+A page is written under a temp name, then renamed: a kill at any moment leaves either no page or a whole one.
+The page's skew, warnings and the settings that made it are kept in the PNG itself (a text chunk), so a redo
+after a crash reuses finished pages by reading their headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from PIL import Image, PngImagePlugin
+
+from services.common.atomic import atomic_output
+from services.common.manifest import ManifestPage
+from services.common.stage_api import page_name
+
+from .normalise import Options
+from .render import Limits
+from .sniff import Format
+
+# The PNG text chunk holding what the manifest needs about a page, so a finished page never has to be redone.
+PNG_META_KEY = "ocr-pipeline:prep"
+# Normalised pages are mostly flat white: zlib's fastest level already compresses them well, at a third the time.
+PNG_COMPRESS_LEVEL = 1
+PAGE_SUFFIX = ".png"
+
+
+@dataclass(frozen=True, slots=True)
+class PageTask:
+    """What a worker needs to prepare one page; plain data, so it crosses the process boundary."""
+
+    source: Path
+    format: Format
+    index: int
+    out_dir: Path
+    limits: Limits
+    options: Options
+
+    @property
+    def page(self) -> int:
+        return self.index + 1
+
+    @property
+    def out_path(self) -> Path:
+        return self.out_dir / page_name(self.page, PAGE_SUFFIX)
+
+    def settings(self) -> dict[str, Any]:
+        """What, besides the source, decides a page's pixels: a finished page made otherwise is redone.
+
+        Every clean-up option is in it by construction (an option added to `Options` cannot be forgotten here);
+        of the limits only the dpi changes pixels, the others only refuse documents.
+        """
+        return {"dpi": self.limits.dpi, **asdict(self.options)}
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    page: int
+    file: str
+    width: int
+    height: int
+    dpi: float
+    skew_deg: float
+    warnings: tuple[str, ...] = ()
+    reused: bool = False
+
+    def manifest_page(self) -> ManifestPage:
+        """This page's entry in `pages/manifest.json`."""
+        return ManifestPage(self.page, self.file, self.width, self.height, self.dpi, self.skew_deg)
+
+
+def read_done(task: PageTask) -> PageResult | None:
+    """The result of an earlier run for this page, when its PNG is there and was made with the same settings."""
+    try:
+        with Image.open(task.out_path) as img:
+            meta = orjson.loads(img.info.get(PNG_META_KEY, "{}"))
+            width, height = img.size
+    except (OSError, orjson.JSONDecodeError, SyntaxError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("settings") != task.settings():
+        return None
+    warnings = tuple(str(w) for w in meta.get("warnings", []))
+    return PageResult(task.page, task.out_path.name, width, height, meta["dpi"], meta["skewDeg"], warnings, True)
+
+
+def write_page(image: Image.Image, path: Path, dpi: float, meta: dict[str, Any]) -> None:
+    """Write under a temp name, fsync, rename: the page name only ever points at a whole PNG."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PNG_META_KEY, orjson.dumps(meta).decode())
+    with atomic_output(path) as tmp:
+        image.save(tmp, "PNG", dpi=(dpi, dpi), pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
