@@ -52,7 +52,7 @@ class Config:
             access_log=env_bool(environ, "SIDECAR_ACCESS_LOG", True),
         )
 
-    def for_log(self) -> dict[str, Any]:
+    def to_log(self) -> dict[str, Any]:
         """The effective settings, safe to log (the token is never written out)."""
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in {"paths", "token"}}
         out["paths"] = {f.name: str(getattr(self.paths, f.name)) for f in fields(self.paths)}

@@ -106,6 +106,6 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def main() -> None:
     configure_logging("sidecar")
     config = Config.from_env()
-    log.info("sidecar config", extra={"config": config.for_log()})
+    log.info("sidecar config", extra={"config": config.to_log()})
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_run(config))

@@ -84,5 +84,5 @@ def test_config_defaults_follow_the_contract():
 
 
 def test_the_logged_config_never_shows_the_token():
-    logged = Config.from_env({"SIDECAR_TOKEN": "hunter2"}).for_log()
+    logged = Config.from_env({"SIDECAR_TOKEN": "hunter2"}).to_log()
     assert "hunter2" not in repr(logged) and logged["token"] == "set"

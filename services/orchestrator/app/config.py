@@ -53,7 +53,7 @@ class Config:
             metrics_heartbeat_s=env_float(environ, "METRICS_HEARTBEAT_S", 5.0, minimum=0.1),
         )
 
-    def for_log(self) -> dict[str, Any]:
+    def to_log(self) -> dict[str, Any]:
         """The effective settings as plain values, for the one start-up log line."""
         fields = asdict(self)
         fields["paths"] = {name: str(value) for name, value in fields["paths"].items()}

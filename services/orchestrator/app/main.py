@@ -291,5 +291,5 @@ def main() -> None:
     except ConfigError as e:
         log.error("invalid configuration: %s", e)
         sys.exit(2)
-    log.info("orchestrator starting", extra={"config": config.for_log()})
+    log.info("orchestrator starting", extra={"config": config.to_log()})
     process_loop(config)
