@@ -14,6 +14,7 @@ from aiohttp.typedefs import Middleware
 from services.common.errors import PipelineError
 from services.common.web import Handler, access_log_middleware, json_response
 
+from .aggregate import Aggregates
 from .config import Config
 from .index import JobIndex
 from .keys import CONFIG, INDEX, PROMETHEUS, STATUS, VIEWS
@@ -89,8 +90,9 @@ def create_app(config: Config) -> web.Application:
     if config.token:
         middlewares.append(token_middleware(config.token))
     app = web.Application(middlewares=middlewares)
-    index, status = JobIndex(), SidecarStatus()
-    views = Views(index, MetricsFileReader(config.paths.metrics_path), status)
+    index, status, aggregates = JobIndex(), SidecarStatus(), Aggregates()
+    index.add_listener(aggregates.apply)
+    views = Views(index, MetricsFileReader(config.paths.metrics_path), status, aggregates)
     app[CONFIG], app[INDEX], app[STATUS], app[VIEWS] = config, index, status, views
     app[PROMETHEUS] = PrometheusView(views)
     setup_routes(app)

@@ -6,12 +6,15 @@ bytes: under load most requests are a cache hit.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
 
 from services.common.job import JobState
 
+from .aggregate import Aggregates
+from .aggregate_view import JSON_FIELDS, aggregates_json
 from .index import JobIndex
 from .metrics_file import MetricsFileReader
 from .status import SidecarStatus
@@ -37,14 +40,19 @@ MAX_CACHED_VIEWS = 256
 
 
 class Views:
-    """The three sources every metrics view is built from, and a cache per view keyed on their generations."""
+    """The sources every metrics view is built from, and a cache per view keyed on their generations.
 
-    def __init__(self, index: JobIndex, metrics_file: MetricsFileReader, status: SidecarStatus) -> None:
-        self.index, self.metrics_file, self.status = index, metrics_file, status
-        self._cache: dict[str, tuple[tuple[int, int, int], bytes]] = {}
+    The wall-clock second is part of the key: queue ages and the last hour's throughput move with time alone.
+    """
 
-    def generation(self) -> tuple[int, int, int]:
-        return self.index.generation, self.metrics_file.generation, self.status.generation
+    def __init__(
+        self, index: JobIndex, metrics_file: MetricsFileReader, status: SidecarStatus, aggregates: Aggregates
+    ) -> None:
+        self.index, self.metrics_file, self.status, self.aggregates = index, metrics_file, status, aggregates
+        self._cache: dict[str, tuple[tuple[int, int, int, int], bytes]] = {}
+
+    def generation(self) -> tuple[int, int, int, int]:
+        return self.index.generation, self.metrics_file.generation, self.status.generation, int(time.time())
 
     def cached(self, name: str) -> bytes | None:
         hit = self._cache.get(name)
@@ -69,8 +77,9 @@ def build_metrics(views: Views) -> dict[str, Any]:
     doc["jobs_total"] = len(index)
     doc["jobs_unreadable"] = index.unreadable_count()
     doc.update({name: orchestrator.get(name) for name in ORCHESTRATOR_FIELDS})
+    doc.update(aggregates_json(views.aggregates, index))
     doc["sources"] = {
-        "index": [*INDEX_FIELDS, "jobs_total", "jobs_unreadable"],
+        "index": [*INDEX_FIELDS, "jobs_total", "jobs_unreadable", *JSON_FIELDS],
         "orchestrator": list(ORCHESTRATOR_FIELDS),
     }
     doc["orchestrator"] = {"status": current.status, "problem": current.problem, "metrics": current.doc}

@@ -14,6 +14,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from services.common.job import JobState
 
+from .aggregate_view import aggregate_families
+from .facts import epoch_s
 from .metrics import Views
 from .state_file import SKIP_NOT_A_FILE, SKIP_SYMLINK
 
@@ -38,6 +40,7 @@ class IndexCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._jobs()
+        yield from aggregate_families(self.views.aggregates, self.views.index)
         yield from self._orchestrator()
         yield from self._sidecar()
 
@@ -65,6 +68,12 @@ class IndexCollector(Collector):
             "ocr_orchestrator_metrics_up", "1 when metrics.json was read and parsed.", value=current.status == "ok"
         )
         doc = current.doc or {}
+        if (updated_s := epoch_s(doc.get("updatedAt"))) is not None:
+            yield GaugeMetricFamily(
+                "ocr_orchestrator_metrics_updated_timestamp_seconds",
+                "When the orchestrator last wrote metrics.json (at least every METRICS_HEARTBEAT_S while it runs).",
+                value=updated_s,
+            )
         for field, (name, help_text) in _COUNTERS.items():
             if (value := _number(doc.get(field))) is not None:
                 yield CounterMetricFamily(name, help_text, value=value)

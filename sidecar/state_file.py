@@ -22,6 +22,8 @@ import orjson
 from services.common.clock import format_time, from_epoch, now_iso, parse_time
 from services.common.paths import STATE_FILE
 
+from .facts import NO_FACTS, JobFacts, job_facts
+
 Signature = tuple[int, int, int, int]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -46,6 +48,8 @@ class Entry:
     updated_at: str
     problem: str | None = None
     _etag: str | None = None
+    facts: JobFacts = NO_FACTS
+    """What the job adds to the aggregate metrics, read from the same parse (see `facts`)."""
 
     @property
     def etag(self) -> str:
@@ -194,6 +198,7 @@ def parse_state(key: str, signature: Signature, raw: bytes, mtime_s: float) -> E
         stage=_text(doc.get("stage")),
         attempt=doc.get("attempt") if type(doc.get("attempt")) is int else None,
         updated_at=_canonical_time(updated) if isinstance(updated, str) else from_epoch(mtime_s),
+        facts=job_facts(doc, raw),
     )
 
 
