@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 tesseract:
 	@services/stack/ensure_tesseract.sh
 
-run: install
-	$(VENV)/bin/ocr-stack up
+# The setup writes to stderr and the command is not echoed, so `LOG_JSON=true make run > stack.jsonl` holds only
+# the services' JSON lines, on the first run too.
+run:
+	@$(MAKE) --no-print-directory install >&2
+	@$(VENV)/bin/ocr-stack up
 
 test: install
 	$(PY) -m pytest -q

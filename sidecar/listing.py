@@ -23,6 +23,8 @@ from .state_file import Entry
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Longer than any file name a filesystem allows (255 bytes), short enough to bound the work of one filter.
+MAX_NAME_CHARS = 512
 _STATES = frozenset(s.value for s in JobState)
 _STAGES = frozenset(s.value for s in Stage)
 
@@ -34,9 +36,19 @@ class JobQuery:
     since: str | None = None
     limit: int = DEFAULT_LIMIT
     cursor: SortKey | None = None
+    name: str | None = None
+    """Case-folded text that the input's file name must contain."""
+
+    @property
+    def filtered(self) -> bool:
+        return self.state is not None or self.stage is not None or self.name is not None
 
     def matches(self, entry: Entry) -> bool:
-        return (self.state is None or entry.state == self.state) and (self.stage is None or entry.stage == self.stage)
+        return (
+            (self.state is None or entry.state == self.state)
+            and (self.stage is None or entry.stage == self.stage)
+            and (self.name is None or (entry.name is not None and self.name in entry.name.casefold()))
+        )
 
 
 def parse_query(params: Mapping[str, str]) -> JobQuery:
@@ -47,7 +59,22 @@ def parse_query(params: Mapping[str, str]) -> JobQuery:
     if stage is not None and stage not in _STAGES:
         raise BadRequest(f"stage must be one of {', '.join(sorted(_STAGES))}")
     cursor = params.get("cursor")
-    return JobQuery(state, stage, _since(params.get("since")), _limit(params.get("limit")), decode_cursor(cursor))
+    return JobQuery(
+        state,
+        stage,
+        _since(params.get("since")),
+        _limit(params.get("limit")),
+        decode_cursor(cursor),
+        _name(params.get("name")),
+    )
+
+
+def _name(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= MAX_NAME_CHARS:
+        raise BadRequest(f"name must be 1 to {MAX_NAME_CHARS} characters of the input file name")
+    return raw.casefold()
 
 
 def _since(raw: str | None) -> str | None:
@@ -109,10 +136,11 @@ def list_jobs(index: JobIndex, query: JobQuery) -> dict[str, Any]:
 
 
 def _total(index: JobIndex, query: JobQuery) -> int:
-    """How many jobs match the filters, on all pages; O(1) except when `since` is combined with state/stage."""
-    filtered = query.state is not None or query.stage is not None
+    """How many jobs match the filters, on all pages; O(1) except with `name`, or `since` with state/stage."""
+    if query.name is not None:
+        return sum(1 for entry in index.newest_first(since=query.since) if query.matches(entry))
     if query.since is None:
-        return index.count(query.state, query.stage) if filtered else len(index)
-    if not filtered:
+        return index.count(query.state, query.stage) if query.filtered else len(index)
+    if not query.filtered:
         return index.count_since(query.since)
     return sum(1 for entry in index.newest_first(since=query.since) if query.matches(entry))

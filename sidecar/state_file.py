@@ -47,6 +47,8 @@ class Entry:
     attempt: int | None
     updated_at: str
     problem: str | None = None
+    name: str | None = None
+    """The input's original file name (`input.name`), for finding a job by the file that was dropped."""
     _etag: str | None = None
     facts: JobFacts = NO_FACTS
     """What the job adds to the aggregate metrics, read from the same parse (see `facts`)."""
@@ -65,6 +67,7 @@ class Entry:
             "stage": self.stage,
             "attempt": self.attempt,
             "updatedAt": self.updated_at,
+            "name": self.name,
         }
         if self.problem is not None:
             doc["unreadable"] = self.problem
@@ -199,7 +202,12 @@ def parse_state(key: str, signature: Signature, raw: bytes, mtime_s: float) -> E
         attempt=doc.get("attempt") if type(doc.get("attempt")) is int else None,
         updated_at=_canonical_time(updated) if isinstance(updated, str) else from_epoch(mtime_s),
         facts=job_facts(doc, raw),
+        name=_input_name(doc.get("input")),
     )
+
+
+def _input_name(value: object) -> str | None:
+    return _text(value.get("name")) if isinstance(value, dict) else None
 
 
 def unreadable(key: str, signature: Signature, mtime: str, problem: str) -> Entry:

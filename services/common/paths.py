@@ -1,4 +1,4 @@
-"""Where the data lives: `$DATA_DIR` with `inbox/`, `jobs/` and `metrics.json`, each relocatable on its own."""
+"""Where the data lives: `$DATA_DIR` with `inbox/`, `jobs/`, `requests/` and `metrics.json`, each relocatable."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ DEFAULT_DATA_DIR = Path("./data")
 
 @dataclass(frozen=True, slots=True)
 class DataPaths:
-    """The three places of the on-disk contract. Every service, the sidecar included, reads them the same way."""
+    """The places of the on-disk contract. Every service, the sidecar included, reads them the same way."""
 
     data_dir: Path
     inbox_dir: Path
     jobs_dir: Path
     metrics_path: Path
+    requests_dir: Path
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> DataPaths:
@@ -30,6 +31,7 @@ class DataPaths:
             inbox_dir=env_path(environ, "INBOX_DIR", data_dir / "inbox"),
             jobs_dir=env_path(environ, "JOBS_DIR", data_dir / "jobs"),
             metrics_path=env_path(environ, "METRICS_PATH", data_dir / "metrics.json"),
+            requests_dir=env_path(environ, "REQUESTS_DIR", data_dir / "requests"),
         )
 
     def job_dir(self, job_key: str) -> Path:

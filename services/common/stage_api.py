@@ -12,6 +12,9 @@ from __future__ import annotations
 
 PREP_PATH = "/v1/prep"
 OCR_PATH = "/v1/ocr"
+# Where each stage service listens unless PREP_PORT / OCR_PORT say otherwise (and where it is called).
+DEFAULT_PREP_PORT = 8081
+DEFAULT_OCR_PORT = 8082
 
 # Inside jobs/<jobKey>/
 SOURCE_STEM = "source"  # the original input, renamed from the inbox: source.pdf, source.png, ...

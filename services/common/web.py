@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from .atomic import is_disk_error
-from .errors import BadRequest, DiskError, PipelineError
+from .errors import BadDocument, BadRequest, DiskError, PipelineError
 from .logs import bind_job, configure_logging
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,13 @@ async def job_context_middleware(request: web.Request, handler: Handler) -> web.
         return await handler(request)
 
 
+def _level_of(error: PipelineError) -> int:
+    """A bad document is an expected answer (the orchestrator logs the job's failure); a retryable one is ours."""
+    if isinstance(error, BadDocument):
+        return logging.INFO
+    return logging.ERROR if error.retryable else logging.WARNING
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one place a stage service maps exceptions to HTTP answers."""
@@ -62,8 +69,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.error("%s", error, extra={"errno": e.errno})
         return json_response({"error": error.to_json()}, status=error.http_status)
     except PipelineError as e:
-        level = logging.WARNING if not e.retryable else logging.ERROR
-        log.log(level, "request failed: %s", e, extra={"errorType": type(e).__name__})
+        log.log(_level_of(e), "request failed: %s", e, extra={"errorType": type(e).__name__})
         return json_response({"error": e.to_json()}, status=e.http_status)
     except Exception as e:
         log.exception("unexpected error in %s %s", request.method, request.path)
@@ -114,7 +120,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 def create_stage_app() -> web.Application:
     """An application with the stage services' middlewares and `/healthz`; callers add their routes."""
-    app = web.Application(middlewares=[access_log_middleware, job_context_middleware, error_middleware])
+    # The job context is bound outermost, so the access line of a stage call carries its jobKey too.
+    app = web.Application(middlewares=[job_context_middleware, access_log_middleware, error_middleware])
     app.router.add_get("/healthz", healthz)
     return app
 

@@ -1,166 +1,74 @@
-"""`ocr-stack up`: start prep, ocr, the orchestrator and the sidecar as child processes, show progress, stop cleanly.
-
-The children write their logs to our stdout untouched (JSON lines with LOG_JSON=true, ready for a log
-shipper); the launcher's own messages and the progress line go to stderr. A child that dies is
-restarted, since disk is the truth and every service picks up where it was.
-"""
+"""`ocr-stack`: run the stack locally (`up`) and operate a running one (`status`, `jobs`, `show`, `retry`)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import signal
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import orjson
+from services.common.errors import PipelineError
+from services.common.job import JobState, Stage
 
-from services.common.paths import DataPaths
+from . import ops
+from .client import CliConfig, CliError, SidecarClient
+from .launcher import up
 
-from .samples import write_samples
-
-# Order matters: stage services first so the orchestrator finds them, sidecar last; stopped in reverse.
-COMPONENTS = (
-    ("prep", "services.prep"),
-    ("ocr", "services.ocr"),
-    ("orchestrator", "services.orchestrator"),
-    ("sidecar", "sidecar"),
-)
-STOP_GRACE_S = 15.0
-RESTART_DELAY_S = 1.0
-PROGRESS_INTERVAL_S = 2.0
+DEFAULT_JOBS_LIMIT = 50
+DEFAULT_RETRY_WAIT_S = 10.0
+EXIT_USAGE = 2
 
 
-def say(message: str) -> None:
-    print(f"[ocr-stack] {message}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class Child:
-    name: str
-    module: str
-    env: Mapping[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    started_at: float = field(default=0.0)
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", self.module], env=dict(self.env))
-        self.started_at = time.monotonic()
-
-    def exited(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def signal(self, signum: int) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signum)
-
-
-def available_components() -> list[tuple[str, str]]:
-    return [(name, module) for name, module in COMPONENTS if importlib.util.find_spec(f"{module}.__main__") is not None]
-
-
-def stack_env(base: Mapping[str, str]) -> dict[str, str]:
-    """Local defaults: everything on loopback, children unbuffered so log lines arrive at once."""
-    env = dict(base)
-    for name in ("PREP_HOST", "OCR_HOST", "SIDECAR_HOST"):
-        env.setdefault(name, "127.0.0.1")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-def progress_line(metrics_path: Path) -> str | None:
-    try:
-        m = orjson.loads(metrics_path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    total = sum(int(m.get(k, 0)) for k in ("jobs_done", "jobs_error", "jobs_running", "jobs_queued"))
-    paused = " | PAUSED (disk)" if m.get("intake_paused") else ""
-    return (
-        f"documents {m.get('jobs_done', 0)}/{total} done, {m.get('jobs_running', 0)} running, "
-        f"{m.get('jobs_queued', 0)} queued | pages {m.get('pages_done', 0)} | errors {m.get('jobs_error', 0)}"
-        f" | disk errors {m.get('disk_error', 0)}{paused}"
-    )
-
-
-class Stack:
-    def __init__(self, env: Mapping[str, str], restart: bool = True) -> None:
-        self.children = [Child(name, module, env) for name, module in available_components()]
-        self.restart = restart
-        self.stop = threading.Event()
-
-    def run(self, metrics_path: Path) -> int:
-        for child in self.children:
-            child.start()
-            say(f"started {child.name} (pid {child.process.pid if child.process else '?'})")
-        last_line, next_progress = None, 0.0
-        while not self.stop.wait(0.2):
-            self._supervise()
-            if time.monotonic() >= next_progress:
-                next_progress = time.monotonic() + PROGRESS_INTERVAL_S
-                line = progress_line(metrics_path)
-                if line and line != last_line:
-                    say(line)
-                    last_line = line
-        return self.shutdown()
-
-    def _supervise(self) -> None:
-        for child in self.children:
-            code = child.exited()
-            if code is None or not self.restart:
-                continue
-            say(f"{child.name} exited with code {code}; restarting it")
-            time.sleep(RESTART_DELAY_S)
-            child.restarts += 1
-            child.start()
-
-    def shutdown(self) -> int:
-        say("stopping...")
-        for child in reversed(self.children):
-            child.signal(signal.SIGINT if child.name != "orchestrator" else signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for child in reversed(self.children):
-            if child.process is None:
-                continue
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                say(f"{child.name} did not stop in {STOP_GRACE_S:.0f}s; killing it")
-                child.process.kill()
-                child.process.wait()
-        say("stopped")
-        return 0
-
-
-def up(args: argparse.Namespace) -> int:
-    env = stack_env(os.environ)
-    paths = DataPaths.from_env(env)
-    first_run = not paths.jobs_dir.exists()
-    for folder in (paths.inbox_dir, paths.jobs_dir, paths.metrics_path.parent):
-        folder.mkdir(parents=True, exist_ok=True)
-    if first_run and not args.no_samples:
-        for sample in write_samples(paths.inbox_dir):
-            say(f"sample document: {sample}")
-    say(f"data in {paths.data_dir.resolve()} (drop PDF, PNG, JPEG or TIFF files into {paths.inbox_dir})")
-    sidecar_port = env.get("ORCHESTRATOR_PORT", "8080")
-    say(f"sidecar: curl -s localhost:{sidecar_port}/metrics | jq    (Ctrl-C stops everything)")
-    stack = Stack(env, restart=not args.no_restart)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stack.stop.set())
-    return stack.run(paths.metrics_path)
-
-
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocr-stack", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--url", help="the sidecar (default $SIDECAR_URL, else http://127.0.0.1:$ORCHESTRATOR_PORT)")
     sub = parser.add_subparsers(dest="command", required=True)
     up_parser = sub.add_parser("up", help="run the whole stack on $DATA_DIR (default ./data) until Ctrl-C")
     up_parser.add_argument("--no-samples", action="store_true", help="do not add sample documents on first run")
     up_parser.add_argument("--no-restart", action="store_true", help="do not restart a service that exits")
+    sub.add_parser("status", help="one screen of what the sidecar knows: counts, liveness, latest errors")
+    jobs = sub.add_parser("jobs", help="list jobs, newest first")
+    jobs.add_argument("--state", choices=[s.value for s in JobState])
+    jobs.add_argument("--stage", choices=[s.value for s in Stage])
+    jobs.add_argument("--name", help="input file name contains this (ignoring case)")
+    jobs.add_argument("--since", help="updated after this RFC 3339 time, e.g. 2026-11-29T07:40:12Z")
+    jobs.add_argument("--limit", type=int, default=DEFAULT_JOBS_LIMIT, help=f"most jobs shown ({DEFAULT_JOBS_LIMIT})")
+    jobs.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = sub.add_parser("show", help="one job: state, error, attempts, history")
+    show.add_argument("key")
+    show.add_argument("--json", action="store_true", help="the state.json as the sidecar serves it")
+    retry = sub.add_parser("retry", help="run failed (ERROR) jobs again, keeping their history and name")
+    retry.add_argument("keys", nargs="*", metavar="KEY")
+    retry.add_argument("--failed", action="store_true", help="every job in ERROR")
+    retry.add_argument("--type", dest="error_type", help="with --failed: only jobs whose error.type is this")
+    retry.add_argument("--wait", type=float, default=DEFAULT_RETRY_WAIT_S, help="seconds to wait for the orchestrator")
+    return parser
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "up":
+        return up(no_samples=args.no_samples, no_restart=args.no_restart)
+    config = CliConfig.from_env()
+    if args.url:
+        config = CliConfig(config.paths, args.url.rstrip("/"), config.token)
+    client = SidecarClient(config)
+    if args.command == "status":
+        return ops.status(client)
+    if args.command == "jobs":
+        names = ("state", "stage", "name", "since")
+        filters = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+        return ops.jobs(client, filters, max(1, args.limit), args.json)
+    if args.command == "show":
+        return ops.show(client, args.key, args.json)
+    if bool(args.keys) == args.failed or (args.error_type and not args.failed):
+        parser.error("retry takes KEY... or --failed [--type T]")
+    return ops.retry(client, ops.retry_targets(client, args.keys, args.failed, args.error_type), args.wait)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
     args = parser.parse_args(argv)
-    sys.exit(up(args))
+    try:
+        code = run(args, parser)
+    except (CliError, PipelineError, OSError) as e:
+        print(f"ocr-stack: {e}", file=sys.stderr)
+        code = EXIT_USAGE
+    sys.exit(code)

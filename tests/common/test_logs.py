@@ -60,3 +60,9 @@ def test_text_mode_is_readable_and_has_the_job(capsys):
         logging.getLogger().handlers.clear()
     out = capsys.readouterr().out
     assert "WARNING" in out and "[k1 PREP 1]" in out and "slow page" in out
+
+
+def test_watchfiles_chatter_at_info_is_not_logged(json_logs):
+    logging.getLogger("watchfiles.main").info("1 change detected")
+    logging.getLogger("watchfiles.main").warning("watch limit reached")
+    assert [line["message"] for line in json_logs()] == ["watch limit reached"]

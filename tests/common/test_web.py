@@ -1,6 +1,11 @@
 import errno
+import logging
 
-from services.common.errors import BadDocument
+import orjson
+import pytest
+
+from services.common.errors import BadDocument, StageFailed
+from services.common.logs import configure_logging
 from services.common.web import create_stage_app
 
 
@@ -45,3 +50,29 @@ async def test_an_unexpected_error_is_a_retryable_500_without_a_stack_in_the_bod
 async def test_healthz_answers(aiohttp_client):
     client = await aiohttp_client(create_stage_app())
     assert (await client.get("/healthz")).status == 200
+
+
+@pytest.fixture
+def json_lines(capsys):
+    configure_logging("prep", {"LOG_JSON": "true"})
+    yield lambda: [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    logging.getLogger().handlers.clear()
+
+
+async def test_the_access_line_of_a_stage_call_carries_the_job_context_and_a_bad_document_is_info(
+    aiohttp_client, json_lines
+):
+    client = await aiohttp_client(_app_raising(BadDocument("not a PDF")))
+    await client.post("/v1/x", headers={"X-Job-Key": "k1", "X-Job-Stage": "PREP", "X-Job-Attempt": "2"})
+    lines = json_lines()
+    [access] = [line for line in lines if line["logger"] == "access"]
+    assert (access["jobKey"], access["stage"], access["attempt"], access["status"]) == ("k1", "PREP", 2, 422)
+    [failed] = [line for line in lines if line["message"].startswith("request failed")]
+    assert failed["level"] == "INFO"  # an expected answer; the orchestrator logs the job's failure
+
+
+async def test_a_retryable_failure_of_the_service_is_logged_as_an_error(aiohttp_client, json_lines):
+    client = await aiohttp_client(_app_raising(StageFailed("worker died")))
+    await client.post("/v1/x")
+    [failed] = [line for line in json_lines() if line["message"].startswith("request failed")]
+    assert failed["level"] == "ERROR"

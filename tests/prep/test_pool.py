@@ -35,3 +35,12 @@ async def test_a_closed_pool_refuses_work(config_for):
     await pool.close()
     with pytest.raises(ServiceUnavailable):
         await pool.run(pid)
+
+
+async def test_start_warms_every_worker_so_the_ready_line_tells_the_truth(config_for):
+    pool = PrepPool(config_for(PREP_WORKERS="2"))
+    try:
+        pids = await pool.start()
+        assert len(pids) == 2
+    finally:
+        await pool.close()

@@ -87,7 +87,9 @@ async def start_sidecar(data_dir):
     started = []
 
     async def start(wait_ready=True, **overrides):
-        paths = DataPaths(data_dir, data_dir / "inbox", data_dir / "jobs", data_dir / "metrics.json")
+        paths = DataPaths(
+            data_dir, data_dir / "inbox", data_dir / "jobs", data_dir / "metrics.json", data_dir / "requests"
+        )
         config = dataclasses.replace(Config(paths=paths, host="127.0.0.1", port=0, rescan_s=30.0), **overrides)
         app = create_app(config)
         runner, site = await start_server(app, config)

@@ -41,7 +41,7 @@ async def test_jobs_are_listed_newest_first(sidecar):
 
 async def test_a_listing_item_has_exactly_the_summary_fields(sidecar):
     _, page = await sidecar.json("/jobs?limit=1")
-    assert set(page["jobs"][0]) == {"jobKey", "state", "stage", "attempt", "updatedAt"}
+    assert set(page["jobs"][0]) == {"jobKey", "state", "stage", "attempt", "updatedAt", "name"}
     assert page["count"] == 1 and page["limit"] == 1
 
 
@@ -71,3 +71,28 @@ async def test_since_combines_with_state(sidecar):
     seen, _, total = await _walk(sidecar, f"since={_at(20)}&state=DONE&limit=1")
     assert {job["state"] for job in seen} == {"DONE"}
     assert total == len(seen) == 2
+
+
+async def test_the_name_filter_finds_jobs_by_part_of_their_input_file_name_ignoring_case(start_sidecar, write_job):
+    write_job("a1", input={"name": "Facture 2024-117.PDF", "path": "source.pdf", "sha256": "0" * 64, "bytes": 1})
+    write_job("a2", input={"name": "scan-2024.png", "path": "source.png", "sha256": "0" * 64, "bytes": 1})
+    write_job(
+        "a3", state="ERROR", input={"name": "facture-old.pdf", "path": "source.pdf", "sha256": "0" * 64, "bytes": 1}
+    )
+    sidecar = await start_sidecar()
+    _status, page = await sidecar.json("/jobs?name=FACTURE")
+    assert sorted((j["jobKey"], j["name"]) for j in page["jobs"]) == [
+        ("a1", "Facture 2024-117.PDF"),
+        ("a3", "facture-old.pdf"),
+    ]
+    assert page["total"] == 2
+    _status, page = await sidecar.json("/jobs?name=facture&state=ERROR")
+    assert [j["jobKey"] for j in page["jobs"]] == ["a3"] and page["total"] == 1
+
+
+async def test_an_empty_name_filter_is_refused_with_a_clear_message(start_sidecar, write_job):
+    write_job("a1")
+    sidecar = await start_sidecar()
+    status, body = await sidecar.json("/jobs?name=")
+    assert status == 400
+    assert "name must be 1 to 512 characters" in body["error"]["message"]

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,7 +27,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# A warm-up call holds its worker this long, so that a round of calls spreads over idle workers instead of one
+# fast worker answering them all (the pool then looked like "1 workers" with PREP_WORKERS=2).
+WARM_UP_HOLD_S = 0.05
+WARM_UP_ROUNDS = 20
+
+
 def _ready() -> int:
+    time.sleep(WARM_UP_HOLD_S)
     return os.getpid()
 
 
@@ -53,9 +61,13 @@ class PrepPool:
         loop = asyncio.get_running_loop()
         # One call per worker: with the spawn context the executor starts a process for each call that finds
         # no idle worker, so these start them all now rather than on the first document.
-        calls = [loop.run_in_executor(self._executor, _ready) for _ in range(self._config.workers)]
-        pids = await asyncio.gather(*calls)
-        return sorted(set(pids))
+        seen: set[int] = set()
+        for _ in range(WARM_UP_ROUNDS):
+            calls = [loop.run_in_executor(self._executor, _ready) for _ in range(self._config.workers)]
+            seen.update(await asyncio.gather(*calls))
+            if len(seen) >= self._config.workers:
+                break
+        return sorted(seen)
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(*args)` in a worker; StageFailed if the worker died (the pool is then replaced)."""
