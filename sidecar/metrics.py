@@ -11,12 +11,14 @@ from typing import Any
 
 import orjson
 
+from services.common.clock import from_epoch
 from services.common.job import JobState
+from services.common.liveness import is_stale, last_tick_unix_s, stale_after_s
 
 from .aggregate import Aggregates
 from .aggregate_view import JSON_FIELDS, aggregates_json
 from .index import JobIndex
-from .metrics_file import MetricsFileReader
+from .metrics_file import MetricsFile, MetricsFileReader
 from .status import SidecarStatus
 
 # From the index (live, always available): the jobs_* gauges.
@@ -32,6 +34,7 @@ ORCHESTRATOR_FIELDS = (
     "prep_running",
     "ocr_running",
     "intake_paused",
+    "inbox_ignored",
 )
 
 
@@ -69,6 +72,24 @@ class Views:
         return body if body is not None else self.store("json", orjson.dumps(build_metrics(self)))
 
 
+def orchestrator_liveness(current: MetricsFile) -> dict[str, Any]:
+    """When the orchestrator last ticked and whether that is too long ago (see `services.common.liveness`)."""
+    doc = current.doc or {}
+    last = last_tick_unix_s(doc)
+    return {
+        "lastTickAt": None if last is None else from_epoch(last),
+        "staleAfterS": stale_after_s(doc),
+        "stale": current.status == "ok" and is_stale(doc),
+    }
+
+
+def orchestrator_state(current: MetricsFile) -> str:
+    """`ok`, `stale`, `missing` or `corrupt`: one word for /readyz."""
+    if current.status != "ok":
+        return current.status
+    return "stale" if is_stale(current.doc or {}) else "ok"
+
+
 def build_metrics(views: Views) -> dict[str, Any]:
     index, current = views.index, views.metrics_file.current
     by_state = index.counts_by_state()
@@ -82,7 +103,12 @@ def build_metrics(views: Views) -> dict[str, Any]:
         "index": [*INDEX_FIELDS, "jobs_total", "jobs_unreadable", *JSON_FIELDS],
         "orchestrator": list(ORCHESTRATOR_FIELDS),
     }
-    doc["orchestrator"] = {"status": current.status, "problem": current.problem, "metrics": current.doc}
+    doc["orchestrator"] = {
+        "status": current.status,
+        "problem": current.problem,
+        **orchestrator_liveness(current),
+        "metrics": current.doc,
+    }
     doc["index"] = {
         "byState": dict(by_state),
         "unreadable": index.unreadable_count(),

@@ -13,10 +13,12 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from services.common.job import JobState
+from services.common.liveness import last_tick_unix_s
 
 from .aggregate_view import aggregate_families
 from .facts import epoch_s
-from .metrics import Views
+from .metrics import Views, orchestrator_liveness
+from .metrics_file import MetricsFile
 from .state_file import SKIP_NOT_A_FILE, SKIP_SYMLINK
 
 # metrics.json counter -> (Prometheus name without _total, help)
@@ -74,9 +76,14 @@ class IndexCollector(Collector):
                 "When the orchestrator last wrote metrics.json (at least every METRICS_HEARTBEAT_S while it runs).",
                 value=updated_s,
             )
+        yield from self._liveness(current)
         for field, (name, help_text) in _COUNTERS.items():
             if (value := _number(doc.get(field))) is not None:
                 yield CounterMetricFamily(name, help_text, value=value)
+        if (ignored := _number(doc.get("inbox_ignored"))) is not None:
+            yield GaugeMetricFamily(
+                "ocr_inbox_ignored_entries", "Inbox entries ignored by design (folders, symlinks).", value=ignored
+            )
         running = GaugeMetricFamily(
             "ocr_stage_calls_running", "Stage calls in flight (orchestrator).", labels=["stage"]
         )
@@ -89,6 +96,19 @@ class IndexCollector(Collector):
             yield GaugeMetricFamily(
                 "ocr_intake_paused", "1 while intake and dispatch are paused.", value=doc["intake_paused"]
             )
+
+    def _liveness(self, current: MetricsFile) -> Iterator[Metric]:
+        if (last_tick_s := last_tick_unix_s(current.doc or {})) is not None:
+            yield GaugeMetricFamily(
+                "ocr_orchestrator_last_tick_timestamp_seconds",
+                "When the orchestrator last finished a tick (alert on time() minus this).",
+                value=last_tick_s,
+            )
+        yield GaugeMetricFamily(
+            "ocr_orchestrator_stale",
+            "1 when the orchestrator has not ticked for longer than 3 heartbeats: stopped, hung or stuck on disk.",
+            value=orchestrator_liveness(current)["stale"],
+        )
 
     def _sidecar(self) -> Iterator[Metric]:
         status = self.views.status

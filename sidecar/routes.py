@@ -13,6 +13,7 @@ from services.common.web import json_response
 
 from .keys import INDEX, PROMETHEUS, STATUS, VIEWS
 from .listing import list_jobs, parse_query
+from .metrics import orchestrator_state
 
 JSON = "application/json"
 FORMATS = frozenset({"json", "prometheus", "openmetrics"})
@@ -79,6 +80,8 @@ async def readyz(request: web.Request) -> web.Response:
         "watching": status.jobs_watch_running and status.metrics_watch_running,
         "watchMode": status.watch_mode,
         "jobs": len(request.app[INDEX]),
+        # The sidecar can serve while the orchestrator hangs; this says so without taking the sidecar out of service.
+        "orchestrator": orchestrator_state(request.app[VIEWS].metrics_file.current),
     }
     return json_response(body, status=200 if status.ready else 503)
 

@@ -59,7 +59,16 @@ class MetricsWriter:
         now = time.monotonic()
         if values == self._last_values and now - self._last_write < self.heartbeat_s:
             return
-        doc = {"schemaVersion": SCHEMA_VERSION, "updatedAt": now_iso(), "startedAt": self.started_at, **values}
+        stamp = now_iso()
+        # lastTickAt and heartbeatS let every reader judge liveness the same way (services.common.liveness).
+        doc = {
+            "schemaVersion": SCHEMA_VERSION,
+            "updatedAt": stamp,
+            "startedAt": self.started_at,
+            "lastTickAt": stamp,
+            "heartbeatS": self.heartbeat_s,
+            **values,
+        }
         atomic_write_bytes(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
         self._last_values, self._last_write = values, now
 
