@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tesseract run test test-python lint format mypy all bench reliability reliability-long clean
+.PHONY: install tesseract run test test-python lint format mypy all bench bench-real reliability reliability-long clean
 
 install: $(STAMP) tesseract
 
@@ -53,7 +53,15 @@ bench: install
 	$(PY) bench/ocr_engine.py
 	bash bench/setup.sh
 	bench/.venv/bin/python bench/ocr_bench.py --pipeline
+	bench/.venv/bin/python bench/real_bench.py
 	$(PY) bench/sidecar_bench.py
+
+# Real scans (../shared/corpus/real-dev; skipped with a message when absent): the pipeline vs OCRmyPDF plain and
+# clean. Faster iteration: `make bench-real REAL_ARGS="--only pipeline --file cardinal.pdf"`.
+REAL_ARGS ?=
+bench-real: install
+	bash bench/setup.sh
+	bench/.venv/bin/python bench/real_bench.py $(REAL_ARGS)
 
 reliability: install
 	RELIABILITY_PROFILE=short $(PY) -m pytest -q tests/reliability

@@ -15,10 +15,12 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -89,12 +91,16 @@ def ocrmypdf_bin() -> Path:
 
 
 def run_ocrmypdf(pdf: Path, pages: int, clean: bool) -> Run:
-    """OCRmyPDF on the corpus PDF with only the sidecar as output; the sidecar separates pages with form feeds."""
-    extra = ["--clean", "--deskew"] if clean else []
+    """OCRmyPDF on the corpus PDF, plain or with `--clean --deskew`."""
+    return run_ocrmypdf_sidecar(pdf, pages, ["--clean", "--deskew"] if clean else [])
+
+
+def run_ocrmypdf_sidecar(document: Path, pages: int, options: Sequence[str]) -> Run:
+    """OCRmyPDF with only the sidecar as output; the sidecar separates pages with form feeds."""
     with tempfile.TemporaryDirectory(prefix="bench-ocrmypdf-") as tmp:
         sidecar = Path(tmp) / "sidecar.txt"
         argv = [str(ocrmypdf_bin()), "--jobs", str(WORKERS), "--output-type", "none", "--sidecar", str(sidecar)]
-        argv += ["-l", LANG, "--quiet", *extra, str(pdf), "-"]
+        argv += ["-l", LANG, "--quiet", *options, str(document), "-"]
         start = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, timeout=OCRMYPDF_TIMEOUT_S, check=False)
         seconds = time.perf_counter() - start
@@ -133,8 +139,7 @@ def run_prep_tesseract(pngs: Sequence[Path], transform: Transform, extra_args: S
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Full pipeline end to end. HOOK for the lead: the stack's contract is the data folder (inbox/, jobs/<key>/
-# state.json, the job's text output); adjust `_pipeline_pages` if the text output's layout changes.
+# Full pipeline end to end: the stack's real services on a temp data folder.
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -142,8 +147,52 @@ def ocr_stack_bin() -> Path:
     return REPO_DIR / ".venv" / "bin" / "ocr-stack"
 
 
-def _read_state(jobs_dir: Path) -> dict[str, object] | None:
+def _free_port() -> int:
+    # Free ports, never the stack's defaults: two benches (or a bench and a developer's stack) may run at once.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stack_env(data_dir: Path) -> dict[str, str]:
+    prep_port, ocr_port, sidecar_port = _free_port(), _free_port(), _free_port()
+    return {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "LOG_JSON": "true",
+        "PREP_PORT": str(prep_port),
+        "OCR_PORT": str(ocr_port),
+        "ORCHESTRATOR_PORT": str(sidecar_port),
+        "PREP_URL": f"http://127.0.0.1:{prep_port}",
+        "OCR_URL": f"http://127.0.0.1:{ocr_port}",
+    }
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineJob:
+    """One document through the stack: its final state.json (plus `_dir`), text per page, drop-to-end seconds."""
+
+    state: dict[str, object]
+    texts: list[str]
+    seconds: float
+
+    @property
+    def done(self) -> bool:
+        return self.state.get("state") == "DONE"
+
+
+def _terminal_states(jobs_dir: Path, seen: set[str]) -> dict[str, object] | None:
     for state_path in jobs_dir.glob("*/state.json"):
+        if state_path.parent.name in seen:
+            continue
         try:
             state: dict[str, object] = json.loads(state_path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -159,46 +208,78 @@ def _pipeline_pages(state: dict[str, object], pages: int) -> list[str]:
     result = state.get("result")
     outputs = result.get("outputs", {}) if isinstance(result, dict) else {}
     text_path = job_dir / str(outputs.get("text", "document.txt"))
-    texts = text_path.read_text(encoding="utf-8").split("\f")
+    try:
+        texts = text_path.read_text(encoding="utf-8").split("\f")
+    except OSError:
+        texts = []  # an ERROR job has no text
     return (texts + [""] * pages)[:pages]
 
 
-def run_pipeline(corpus_dir: Path, data_dir: Path) -> tuple[list[str], float]:
-    """Start `ocr-stack up` on an empty DATA_DIR, drop corpus.pdf into its inbox, wait for DONE, stop it (SIGTERM).
+class PipelineStack:
+    """`ocr-stack up` on an empty DATA_DIR (free ports), fed one document at a time; stopped with SIGTERM.
 
-    The time runs from the drop to DONE (stack start-up excluded, as a long-running service would be warm).
+    Each document's time runs from the drop to its terminal state (stack start-up excluded, as a long-running
+    service would be warm). HOOK: the stack's contract is the data folder (inbox/, jobs/<key>/state.json, the
+    job's text output); adjust `_pipeline_pages` if the text output's layout changes.
     """
-    launcher = ocr_stack_bin()
-    if not launcher.exists():
-        raise Unavailable(f"{launcher} not found: run `make install` so the pipeline can be benchmarked")
-    pages = len(sorted(corpus_dir.glob("page-*.gt.txt")))
-    env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_JSON": "true"}
-    stack = subprocess.Popen(
-        [str(launcher), "up", "--no-samples"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        inbox, jobs = data_dir / "inbox", data_dir / "jobs"
-        deadline = time.monotonic() + PIPELINE_TIMEOUT_S
-        while not inbox.is_dir():  # the launcher creates it; dropping earlier would race the first intake scan
-            if stack.poll() is not None or time.monotonic() > deadline:
-                raise Unavailable(f"ocr-stack exited ({stack.returncode}) before creating {inbox}")
+
+    def __init__(self, data_dir: Path, timeout_s: float = PIPELINE_TIMEOUT_S) -> None:
+        launcher = ocr_stack_bin()
+        if not launcher.exists():
+            raise Unavailable(f"{launcher} not found: run `make install` so the pipeline can be benchmarked")
+        self.data_dir, self.timeout_s = data_dir, timeout_s
+        self.inbox, self.jobs = data_dir / "inbox", data_dir / "jobs"
+        self._seen: set[str] = set()
+        env = _stack_env(data_dir)
+        self._stack = subprocess.Popen(
+            [str(launcher), "up", "--no-samples"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        # Ready when the inbox exists (dropping earlier would race the first intake scan) and both stage services
+        # answer /healthz, which they do only once their worker pools are warm: the first document is not
+        # charged for the start-up.
+        health = [f"{env[name]}/healthz" for name in ("PREP_URL", "OCR_URL")]
+        deadline = time.monotonic() + timeout_s
+        while not (self.inbox.is_dir() and all(_answers(url) for url in health)):
+            if self._stack.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise Unavailable(f"ocr-stack exited ({self._stack.returncode}) or was not ready in time")
             time.sleep(PIPELINE_POLL_S)
-        staged = data_dir / "corpus.pdf.part"
-        shutil.copyfile(corpus_dir / "corpus.pdf", staged)
+
+    def process(self, document: Path, pages: int) -> PipelineJob:
+        """Drop `document` into the inbox, wait for its job to end (DONE or ERROR), return it."""
+        staged = self.data_dir / f"{document.name}.part"
+        shutil.copyfile(document, staged)
         start = time.perf_counter()
-        staged.rename(inbox / "corpus.pdf")  # atomic, so intake never sees a half-written file
-        while (state := _read_state(jobs)) is None:
-            if stack.poll() is not None or time.monotonic() > deadline:
-                raise Unavailable("ocr-stack stopped or timed out before the job finished")
+        staged.rename(self.inbox / document.name)  # atomic, so intake never sees a half-written file
+        deadline = time.monotonic() + self.timeout_s
+        while (state := _terminal_states(self.jobs, self._seen)) is None:
+            if self._stack.poll() is not None or time.monotonic() > deadline:
+                raise Unavailable(f"ocr-stack stopped or timed out before {document.name} finished")
             time.sleep(PIPELINE_POLL_S)
         seconds = time.perf_counter() - start
-        if state.get("state") != "DONE":
-            raise Unavailable(f"pipeline job ended in {state.get('state')}: {state.get('error')}")
-        return _pipeline_pages(state, pages), seconds
-    finally:
-        stack.send_signal(signal.SIGTERM)
+        self._seen.add(Path(str(state["_dir"])).name)
+        return PipelineJob(state, _pipeline_pages(state, pages), seconds)
+
+    def close(self) -> None:
+        self._stack.send_signal(signal.SIGTERM)
         try:
-            stack.wait(timeout=PIPELINE_STOP_GRACE_S)
+            self._stack.wait(timeout=PIPELINE_STOP_GRACE_S)
         except subprocess.TimeoutExpired:
-            stack.kill()
-            stack.wait()
+            self._stack.kill()
+            self._stack.wait()
+
+    def __enter__(self) -> PipelineStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_pipeline(corpus_dir: Path, data_dir: Path) -> tuple[list[str], float]:
+    """The generated corpus (corpus.pdf) through the whole stack; Unavailable unless the job ends DONE."""
+    pages = len(sorted(corpus_dir.glob("page-*.gt.txt")))
+    with PipelineStack(data_dir) as stack:
+        job = stack.process(corpus_dir / "corpus.pdf", pages)
+    if not job.done:
+        raise Unavailable(f"pipeline job ended in {job.state.get('state')}: {job.state.get('error')}")
+    return job.texts, job.seconds

@@ -1,0 +1,196 @@
+"""OCR on real scans (`../shared/corpus/real-dev`): the pipeline end to end vs OCRmyPDF plain and cleaned, one run.
+
+Every file goes through each system in turn (interleaved, so load on the shared machine hits all alike): the
+pipeline is the real stack (`ocr-stack up` on a temp data folder, started once, one document dropped at a time),
+OCRmyPDF runs from bench/.venv (bash bench/setup.sh). Prints markdown tables (total, per cause, per file) and
+writes bench/results/real.json and real.md (real-partial.* when only some systems or files ran).
+
+    bash bench/setup.sh && bench/.venv/bin/python bench/real_bench.py      # all, about 10 minutes
+    .venv/bin/python bench/real_bench.py --only pipeline                   # the pipeline alone (fast iteration)
+    .venv/bin/python bench/real_bench.py --only pipeline --file cardinal.pdf --file multipage.pdf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import baselines  # noqa: E402
+import real_corpus  # noqa: E402
+import real_report  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PIPELINE = "pipeline"
+OCRMYPDF = "ocrmypdf"
+OCRMYPDF_CLEAN = "ocrmypdf --deskew --clean --rotate-pages"
+SYSTEM_KEYS = {"pipeline": PIPELINE, "ocrmypdf": OCRMYPDF, "ocrmypdf-clean": OCRMYPDF_CLEAN}
+# A page that already has text is kept as it is (our default `skip` mode does the same); without it OCRmyPDF
+# refuses graph_ocred.pdf and multipage.pdf outright ("page already has text").
+OCRMYPDF_COMMON = ("--skip-text",)
+OCRMYPDF_CLEAN_OPTIONS = ("--deskew", "--clean", "--rotate-pages")
+# What OCRmyPDF's own error message tells a user to add for an image without a usable dpi (typewriter.png,
+# baiona_color.jpg's JFIF 1x1); 300 is its example. PDFs carry their own page size.
+OCRMYPDF_IMAGE_DPI = ("--image-dpi", "300")
+SKIPPED_MARK = "[OCR skipped on page"
+FILE_TIMEOUT_S = 900
+
+Outcome = dict[str, object]  # state, seconds, texts, and optional error / pipeline details
+
+
+def _existing_text(document: Path, page: int) -> str:
+    """The text a page already had: what a reader of OCRmyPDF's --skip-text output gets for a skipped page."""
+    import pypdfium2 as pdfium  # in bench/.venv through the product's own dependencies
+
+    pdf = pdfium.PdfDocument(document)
+    try:
+        textpage = pdf[page - 1].get_textpage()
+        return str(textpage.get_text_bounded())
+    finally:
+        pdf.close()
+
+
+def run_ocrmypdf(file: real_corpus.RealFile, options: tuple[str, ...]) -> Outcome:
+    image_dpi = OCRMYPDF_IMAGE_DPI if file.path.suffix.lower() != ".pdf" else ()
+    start = time.perf_counter()
+    try:
+        run = baselines.run_ocrmypdf_sidecar(file.path, file.pages, [*OCRMYPDF_COMMON, *image_dpi, *options])
+    except (baselines.Unavailable, subprocess.SubprocessError) as e:
+        return {"state": "ERROR", "seconds": time.perf_counter() - start, "texts": [], "error": str(e)}
+    texts = [
+        _existing_text(file.path, n) if SKIPPED_MARK in text else text for n, text in enumerate(run.texts, start=1)
+    ]
+    return {"state": "DONE", "seconds": run.seconds, "texts": texts}
+
+
+def _page_modes(state: dict[str, object]) -> dict[str, object]:
+    result = state.get("result")
+    if not isinstance(result, dict):
+        return {}
+    keep = ("failedPages", "warnings", "meanConfidence")
+    details: dict[str, object] = {k: result[k] for k in keep if k in result}
+    pages = result.get("pageResults")
+    if isinstance(pages, list):
+        details["pageResults"] = pages
+    return details
+
+
+def pipeline_runner(stack: baselines.PipelineStack) -> Callable[[real_corpus.RealFile], Outcome]:
+    def run(file: real_corpus.RealFile) -> Outcome:
+        try:
+            job = stack.process(file.path, file.pages)
+        except baselines.Unavailable as e:
+            return {"state": "ERROR", "seconds": float(FILE_TIMEOUT_S), "texts": [], "error": str(e)}
+        outcome: Outcome = {"state": job.state.get("state"), "seconds": job.seconds, "texts": job.texts}
+        if not job.done:
+            outcome["error"] = str(job.state.get("error"))
+        return outcome | _page_modes(job.state)
+
+    return run
+
+
+def systems(keys: list[str], resources: ExitStack) -> dict[str, Callable[[real_corpus.RealFile], Outcome]]:
+    table: dict[str, Callable[[real_corpus.RealFile], Outcome]] = {}
+    for key in keys:
+        name = SYSTEM_KEYS[key]
+        if name == PIPELINE:
+            data_dir = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="bench-real-stack-")))
+            table[name] = pipeline_runner(resources.enter_context(baselines.PipelineStack(data_dir, FILE_TIMEOUT_S)))
+        elif name == OCRMYPDF:
+            table[name] = lambda f: run_ocrmypdf(f, ())
+        else:
+            table[name] = lambda f: run_ocrmypdf(f, OCRMYPDF_CLEAN_OPTIONS)
+    return table
+
+
+def _keep_texts(texts_dir: Path, system: str, file: real_corpus.RealFile, outcome: Outcome) -> None:
+    # Outside the repo on purpose: recognised text of the real-dev files is not to be committed with the results.
+    folder = texts_dir / system.replace(" ", "").replace("--", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = outcome.get("texts")
+    (folder / f"{file.name}.txt").write_text("\f".join(texts if isinstance(texts, list) else []), encoding="utf-8")
+
+
+def run_all(
+    files: list[real_corpus.RealFile],
+    table: dict[str, Callable[[real_corpus.RealFile], Outcome]],
+    texts_dir: Path | None,
+) -> Iterator[dict[str, object]]:
+    for i, file in enumerate(files):
+        names = list(table)
+        order = names[i % len(names) :] + names[: i % len(names)]  # rotate, so no system always runs first
+        for name in order:
+            print(f"{file.name}: {name} ...", file=sys.stderr, flush=True)
+            outcome = table[name](file)
+            if texts_dir is not None:
+                _keep_texts(texts_dir, name, file, outcome)
+            yield real_report.file_row(name, file, outcome)
+
+
+def provenance() -> dict[str, str]:
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], capture_output=True, text=True, cwd=baselines.REPO_DIR, check=False)
+        return done.stdout.strip()
+
+    return {"head": git("log", "-1", "--format=%h %s"), "uncommitted": git("status", "--porcelain", "--", "services")}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--corpus", type=Path, default=real_corpus.DEFAULT_DIR, help="the real-dev folder")
+    parser.add_argument("--only", help=f"comma-separated systems among {', '.join(SYSTEM_KEYS)} (default: all)")
+    parser.add_argument("--file", action="append", help="run only this file (by name; repeatable)")
+    parser.add_argument("--out", type=Path, help="results JSON (default bench/results/real.json)")
+    parser.add_argument("--texts", type=Path, help="also write each system's text per file here (outside the repo)")
+    args = parser.parse_args()
+    args.keys = args.only.split(",") if args.only else list(SYSTEM_KEYS)
+    unknown = [k for k in args.keys if k not in SYSTEM_KEYS]
+    if unknown:
+        parser.error(f"unknown system(s) {unknown}; choose among {list(SYSTEM_KEYS)}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if not (args.corpus / "manifest.json").is_file():
+        print(f"real-dev corpus not found at {args.corpus}: real-scan bench skipped", file=sys.stderr)
+        return
+    files = real_corpus.load(args.corpus)
+    if args.file:
+        files = [f for f in files if f.name in args.file]
+        if not files:
+            sys.exit(f"no file named {args.file} in {args.corpus}/manifest.json")
+    partial = bool(args.file or args.only)
+    with ExitStack() as resources:
+        rows = list(run_all(files, systems(args.keys, resources), args.texts))
+    report = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "node": platform.machine()},
+        "note": "2 shared cores: compare systems within this run only",
+        "tesseract": subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0],
+        "source": provenance(),
+        "corpus": str(args.corpus),
+        "totals": real_report.totals(rows, [f.name for f in files]),
+        "causes": real_report.by_cause(rows, files),
+        "files": rows,
+    }
+    markdown = real_report.markdown(report)
+    print(markdown)
+    out = args.out or RESULTS_DIR / ("real-partial.json" if partial else "real.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    out.with_suffix(".md").write_text(markdown + "\n")
+    print(f"\nwrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

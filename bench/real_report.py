@@ -1,0 +1,124 @@
+"""Rows, totals and markdown tables of the real-scan bench (real_bench.py).
+
+A total is never an average of per-file rates: CER is all edits over all reference characters, keyword recall
+all keywords found over all keywords, pages/s all pages over all seconds, so long files weigh more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import real_corpus
+
+Row = dict[str, object]
+_SUMMED = ("pages", "seconds", "errors", "ref_chars", "loose_errors", "loose_ref_chars", "kw_found", "kw_total")
+
+
+def file_row(system: str, file: real_corpus.RealFile, outcome: dict[str, object]) -> Row:
+    texts = outcome.get("texts")
+    s = real_corpus.score(file, texts if isinstance(texts, list) else [])
+    seconds = float(str(outcome["seconds"]))
+    row: Row = {
+        "system": system,
+        "file": file.name,
+        "state": outcome["state"],
+        "pages": file.pages,
+        "seconds": round(seconds, 2),
+        "pages_per_s": round(file.pages / seconds, 4) if seconds > 0 else None,
+        "cer": round(s.strict.cer, 4) if file.truths is not None else None,
+        "cer_loose": round(s.loose.cer, 4) if file.truths is not None else None,
+        "errors": s.strict.errors,
+        "ref_chars": s.strict.ref_chars,
+        "loose_errors": s.loose.errors,
+        "loose_ref_chars": s.loose.ref_chars,
+        "kw_found": s.keywords_found,
+        "kw_total": s.keywords_total,
+        "keywords_missed": list(s.missed),
+        "cer_per_page": s.cer_per_page,
+    }
+    extra = ("error", "failedPages", "warnings", "meanConfidence", "pageResults")
+    return row | {k: outcome[k] for k in extra if k in outcome}
+
+
+def _aggregate(rows: Sequence[Row]) -> Row:
+    sums = {k: sum(float(str(r[k])) for r in rows) for k in _SUMMED}
+    return {
+        "files": len(rows),
+        "done": sum(1 for r in rows if r["state"] == "DONE"),
+        "pages": int(sums["pages"]),
+        "seconds": round(sums["seconds"], 2),
+        "pages_per_s": round(sums["pages"] / sums["seconds"], 4) if sums["seconds"] else None,
+        "cer": round(sums["errors"] / sums["ref_chars"], 4) if sums["ref_chars"] else None,
+        "cer_loose": round(sums["loose_errors"] / sums["loose_ref_chars"], 4) if sums["loose_ref_chars"] else None,
+        "keyword_recall": round(sums["kw_found"] / sums["kw_total"], 4) if sums["kw_total"] else None,
+    }
+
+
+def _systems(rows: Sequence[Row]) -> list[str]:
+    return list(dict.fromkeys(str(r["system"]) for r in rows))
+
+
+def totals(rows: Sequence[Row], files: Sequence[str]) -> dict[str, Row]:
+    return {s: _aggregate([r for r in rows if r["system"] == s and r["file"] in files]) for s in _systems(rows)}
+
+
+def by_cause(rows: Sequence[Row], files: Sequence[real_corpus.RealFile]) -> dict[str, dict[str, Row]]:
+    causes = list(real_corpus.CAUSE_TAGS) + [real_corpus.PLAIN]
+    grouped: dict[str, dict[str, Row]] = {}
+    for cause in causes:
+        names = {f.name for f in files if cause in f.causes}
+        if names:
+            grouped[cause] = {
+                s: _aggregate([r for r in rows if r["system"] == s and r["file"] in names]) | {"names": sorted(names)}
+                for s in _systems(rows)
+            }
+    return grouped
+
+
+def _pct(value: object) -> str:
+    return "n/a" if value is None else f"{100 * float(str(value)):.1f} %"
+
+
+def _rate(value: object) -> str:
+    return "n/a" if value is None else f"{float(str(value)):.3f}"
+
+
+def _speed_ratio(agg: Row, reference: Row | None) -> str:
+    if reference is None or not agg["pages_per_s"] or not reference["pages_per_s"]:
+        return ""
+    return f"{float(str(agg['pages_per_s'])) / float(str(reference['pages_per_s'])):.2f}x"
+
+
+def markdown(report: dict[str, object]) -> str:
+    total: dict[str, Row] = report["totals"]  # type: ignore[assignment]
+    causes: dict[str, dict[str, Row]] = report["causes"]  # type: ignore[assignment]
+    rows: list[Row] = report["files"]  # type: ignore[assignment]
+    clean = next((v for k, v in total.items() if "--clean" in k), None)
+    out = [
+        "| system | files DONE | pages | CER | CER loose | keyword recall | pages/s | speed vs OCRmyPDF clean |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for system, agg in total.items():
+        out.append(
+            f"| {system} | {agg['done']}/{agg['files']} | {agg['pages']} | {_pct(agg['cer'])} | "
+            f"{_pct(agg['cer_loose'])} | {_pct(agg['keyword_recall'])} | {_rate(agg['pages_per_s'])} | "
+            f"{_speed_ratio(agg, clean)} |"
+        )
+    out += ["", "| cause (files) | system | pages | CER | keyword recall | pages/s |"]
+    out.append("| --- | --- | ---: | ---: | ---: | ---: |")
+    for cause, per_system in causes.items():
+        for system, agg in per_system.items():
+            label = f"{cause} ({', '.join(map(str, agg['names']))})"  # type: ignore[call-overload]
+            out.append(
+                f"| {label} | {system} | {agg['pages']} | {_pct(agg['cer'])} | {_pct(agg['keyword_recall'])} | "
+                f"{_rate(agg['pages_per_s'])} |"
+            )
+    out += ["", "| file | system | state | pages | CER | keywords | pages/s | note |"]
+    out.append("| --- | --- | --- | ---: | ---: | ---: | ---: | --- |")
+    for r in sorted(rows, key=lambda r: (str(r["file"]), str(r["system"]))):
+        note = str(r.get("error") or "; ".join(map(str, r.get("warnings") or [])))[:90]  # type: ignore[call-overload]
+        out.append(
+            f"| {r['file']} | {r['system']} | {r['state']} | {r['pages']} | {_pct(r['cer'])} | "
+            f"{r['kw_found']}/{r['kw_total']} | {_rate(r['pages_per_s'])} | {note} |"
+        )
+    return "\n".join(out)
