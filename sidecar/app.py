@@ -16,8 +16,9 @@ from services.common.web import Handler, access_log_middleware, json_response
 
 from .aggregate import Aggregates
 from .config import Config
+from .events import ChangeStream
 from .index import JobIndex
-from .keys import CONFIG, INDEX, PROMETHEUS, STATUS, VIEWS
+from .keys import AGGREGATES, CONFIG, EVENTS, INDEX, PROMETHEUS, STATUS, VIEWS
 from .metrics import Views
 from .metrics_file import MetricsFileReader
 from .prom import PrometheusView
@@ -91,10 +92,19 @@ def create_app(config: Config) -> web.Application:
         middlewares.append(token_middleware(config.token))
     app = web.Application(middlewares=middlewares)
     index, status, aggregates = JobIndex(), SidecarStatus(), Aggregates()
+    changes = ChangeStream(config.events_window)
     index.add_listener(aggregates.apply)
+    index.add_listener(changes.apply)
     views = Views(index, MetricsFileReader(config.paths.metrics_path), status, aggregates)
     app[CONFIG], app[INDEX], app[STATUS], app[VIEWS] = config, index, status, views
+    app[AGGREGATES], app[EVENTS] = aggregates, changes
     app[PROMETHEUS] = PrometheusView(views)
     setup_routes(app)
     app.cleanup_ctx.append(watcher_ctx)
+    app.on_shutdown.append(_close_event_streams)
     return app
+
+
+async def _close_event_streams(app: web.Application) -> None:
+    """Streams never end on their own: end them first, or stopping would wait for its timeout."""
+    app[EVENTS].close()

@@ -16,6 +16,10 @@ DEFAULT_MAX_STATE_BYTES = 1 << 20
 # watchfiles' own default (1600 ms) is meant for reloading code.
 DEFAULT_DEBOUNCE_MS = 30
 DEFAULT_STEP_MS = 5
+# /events: changes kept for Last-Event-ID replay (about 100 bytes each), and the share of connections streams may take,
+# so that scrapes and API calls always find a free connection.
+DEFAULT_EVENTS_WINDOW = 10_000
+DEFAULT_MAX_EVENT_STREAMS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,10 @@ class Config:
     max_connections: int = 512
     keepalive_timeout_s: float = 15.0
     access_log: bool = True
+    events_window: int = DEFAULT_EVENTS_WINDOW
+    max_event_streams: int = DEFAULT_MAX_EVENT_STREAMS
+    events_heartbeat_s: float = 15.0
+    events_write_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -50,6 +58,10 @@ class Config:
             max_connections=env_int(environ, "SIDECAR_MAX_CONNECTIONS", 512, minimum=1),
             keepalive_timeout_s=env_float(environ, "SIDECAR_KEEPALIVE_S", 15.0, minimum=0.1),
             access_log=env_bool(environ, "SIDECAR_ACCESS_LOG", True),
+            events_window=env_int(environ, "SIDECAR_EVENTS_WINDOW", DEFAULT_EVENTS_WINDOW, minimum=1),
+            max_event_streams=env_int(environ, "SIDECAR_MAX_EVENT_STREAMS", DEFAULT_MAX_EVENT_STREAMS, minimum=0),
+            events_heartbeat_s=env_float(environ, "SIDECAR_EVENTS_HEARTBEAT_S", 15.0, minimum=0.1),
+            events_write_timeout_s=env_float(environ, "SIDECAR_EVENTS_WRITE_TIMEOUT_S", 10.0, minimum=0.1),
         )
 
     def to_log(self) -> dict[str, Any]:

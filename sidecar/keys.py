@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .aggregate import Aggregates
 from .config import Config
+from .events import ChangeStream
 from .index import JobIndex
 from .metrics import Views
 from .prom import PrometheusView
@@ -15,3 +17,5 @@ INDEX = web.AppKey("index", JobIndex)
 STATUS = web.AppKey("status", SidecarStatus)
 VIEWS = web.AppKey("views", Views)
 PROMETHEUS = web.AppKey("prometheus", PrometheusView)
+AGGREGATES = web.AppKey("aggregates", Aggregates)
+EVENTS = web.AppKey("events", ChangeStream)

@@ -11,6 +11,7 @@ from aiohttp import web
 from services.common.errors import BadRequest
 from services.common.web import json_response
 
+from .event_route import events
 from .keys import INDEX, PROMETHEUS, STATUS, VIEWS
 from .listing import list_jobs, parse_query
 from .metrics import orchestrator_state
@@ -96,6 +97,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/events", events)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/jobs", jobs)
     app.router.add_get("/jobs/{jobKey}", job)
