@@ -58,18 +58,38 @@ def state_bytes(key: str, i: int, attempt: int = 1) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
-def generate(data_dir: Path, count: int) -> tuple[list[str], int]:
-    """`count` job folders with a state.json each, plus metrics.json; returns the keys and the state bytes in total."""
+PAGE_MANIFEST = b'{"schemaVersion": 1, "pages": [{"number": 1, "path": "pages/page-0001.png", "dpi": 300}]}\n'
+PAGE_OCR = b'{"page": 1, "meanConfidence": 91.4, "words": 312, "text": "ocr/page-0001.txt"}\n'
+
+
+def write_job_folder(jobs: Path, key: str, state: bytes, production: bool = True) -> None:
+    """One job folder as the pipeline leaves it: state.json, source.pdf, document.txt, pages/ and ocr/ with a page."""
+    folder = jobs / key
+    folder.mkdir()
+    with open(folder / "state.json", "wb") as f:
+        f.write(state)
+    if not production:
+        return
+    (folder / "source.pdf").write_bytes(b"%PDF-1.4\n% a scan\n")
+    (folder / "document.txt").write_bytes(b"the recognised text of the document\n")
+    (folder / "pages").mkdir()
+    (folder / "pages" / "manifest.json").write_bytes(PAGE_MANIFEST)
+    (folder / "pages" / "page-0001.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "ocr").mkdir()
+    (folder / "ocr" / "page-0001.txt").write_bytes(b"the recognised text of page 1\n")
+    (folder / "ocr" / "page-0001.json").write_bytes(PAGE_OCR)
+
+
+def generate(data_dir: Path, count: int, production: bool = True) -> tuple[list[str], int]:
+    """`count` job folders in the production layout, plus metrics.json; returns the keys and the state bytes."""
     jobs = data_dir / "jobs"
     jobs.mkdir(parents=True)
     data_dir.parent.chmod(0o755)  # nginx's worker runs as nobody
     keys, total = [], 0
     for i in range(count):
         key = f"{i:032x}"
-        (jobs / key).mkdir()
         data = state_bytes(key, i)
-        with open(jobs / key / "state.json", "wb") as f:
-            f.write(data)
+        write_job_folder(jobs, key, data, production)
         keys.append(key)
         total += len(data)
     metrics = {"schemaVersion": 1, "updatedAt": "2026-11-29T07:40:12.123Z", "jobs_done": count, "jobs_error": 0,

@@ -12,10 +12,6 @@ from services.common.paths import DataPaths
 
 # A state.json is a few kB; anything past this is not one of ours and is listed as unreadable instead of read.
 DEFAULT_MAX_STATE_BYTES = 1 << 20
-# Small enough for a p99 freshness under 100 ms while a writer keeps the event stream busy;
-# watchfiles' own default (1600 ms) is meant for reloading code.
-DEFAULT_DEBOUNCE_MS = 30
-DEFAULT_STEP_MS = 5
 # /events: changes kept for Last-Event-ID replay (about 100 bytes each), and the share of connections streams may take,
 # so that scrapes and API calls always find a free connection.
 DEFAULT_EVENTS_WINDOW = 10_000
@@ -30,8 +26,6 @@ class Config:
     rescan_s: float = 60.0
     force_polling: bool = False
     poll_delay_ms: int = 300
-    debounce_ms: int = DEFAULT_DEBOUNCE_MS
-    step_ms: int = DEFAULT_STEP_MS
     max_state_bytes: int = DEFAULT_MAX_STATE_BYTES
     token: str | None = field(default=None, repr=False)
     max_connections: int = 512
@@ -51,8 +45,6 @@ class Config:
             rescan_s=env_float(environ, "SIDECAR_RESCAN_S", 60.0, minimum=0.1),
             force_polling=env_bool(environ, "SIDECAR_FORCE_POLLING", False),
             poll_delay_ms=env_int(environ, "SIDECAR_POLL_DELAY_MS", 300, minimum=10),
-            debounce_ms=env_int(environ, "SIDECAR_DEBOUNCE_MS", DEFAULT_DEBOUNCE_MS, minimum=1),
-            step_ms=env_int(environ, "SIDECAR_STEP_MS", DEFAULT_STEP_MS, minimum=1),
             max_state_bytes=env_int(environ, "SIDECAR_MAX_STATE_BYTES", DEFAULT_MAX_STATE_BYTES, minimum=1024),
             token=env_str(environ, "SIDECAR_TOKEN", "") or None,
             max_connections=env_int(environ, "SIDECAR_MAX_CONNECTIONS", 512, minimum=1),

@@ -20,6 +20,7 @@ from .facts import epoch_s
 from .metrics import Views, orchestrator_liveness
 from .metrics_file import MetricsFile
 from .state_file import SKIP_NOT_A_FILE, SKIP_SYMLINK
+from .status import JOURNAL, POLLING, WATCH_MODES
 
 # metrics.json counter -> (Prometheus name without _total, help)
 _COUNTERS = {
@@ -118,7 +119,22 @@ class IndexCollector(Collector):
         yield GaugeMetricFamily(
             "ocr_sidecar_watch_polling",
             "1 when watching by polling instead of inotify.",
-            value=status.watch_mode == "polling",
+            value=status.watch_mode in (POLLING, JOURNAL),
+        )
+        mode = GaugeMetricFamily("ocr_sidecar_watch_mode", "1 for the current watch mode.", labels=["mode"])
+        for name in WATCH_MODES:
+            mode.add_metric([name], status.watch_mode == name)
+        yield mode
+        yield GaugeMetricFamily(
+            "ocr_sidecar_unwatched_jobs", "Jobs without an inotify watch (polled instead).", value=status.unwatched_jobs
+        )
+        yield GaugeMetricFamily(
+            "ocr_sidecar_staleness_seconds",
+            "Age of the oldest change the sidecar may not have seen (0 while inotify covers every job).",
+            value=status.staleness_s,
+        )
+        yield CounterMetricFamily(
+            "ocr_sidecar_watch_overflows", "inotify queue overflows (events lost).", value=status.overflows_total
         )
         yield CounterMetricFamily("ocr_sidecar_watch_events", "Filesystem events received.", value=status.events_total)
         yield CounterMetricFamily(

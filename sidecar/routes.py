@@ -78,8 +78,8 @@ async def readyz(request: web.Request) -> web.Response:
     body = {
         "status": "ready" if status.ready else "starting",
         "scanned": status.scanned,
-        "watching": status.jobs_watch_running and status.metrics_watch_running,
-        "watchMode": status.watch_mode,
+        "watching": status.scanned,
+        **status.watch_json(),
         "jobs": len(request.app[INDEX]),
         # The sidecar can serve while the orchestrator hangs; this says so without taking the sidecar out of service.
         "orchestrator": orchestrator_state(request.app[VIEWS].metrics_file.current),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from services.common.job import is_valid_job_key
@@ -27,13 +27,21 @@ def list_job_names(jobs_dir: Path) -> list[str]:
         return [e.name for e in it if not e.name.startswith(".") and is_valid_job_key(e.name)]
 
 
-async def full_scan(index: JobIndex, jobs_dir: Path, max_bytes: int) -> int:
-    """Bring the index in line with the disk; returns how many jobs changed."""
+async def full_scan(index: JobIndex, jobs_dir: Path, max_bytes: int, watch: Callable[[str], None] | None = None) -> int:
+    """Bring the index in line with the disk; returns how many jobs changed.
+
+    `watch(key)` is called for each listed job before it is read, so a job changing right after its read raises an
+    event: a scan that watches needs no catch-up pass (and costs one dict lookup per job already watched).
+    """
     listed = await asyncio.to_thread(list_job_names, jobs_dir)
     keys = list(dict.fromkeys([*listed, *index.keys(), *index.skipped_keys()]))
     changed = 0
     for start in range(0, len(keys), SCAN_CHUNK):
-        changed += refresh_jobs(index, jobs_dir, keys[start : start + SCAN_CHUNK], max_bytes)
+        chunk = keys[start : start + SCAN_CHUNK]
+        if watch is not None:
+            for key in chunk:
+                watch(key)
+        changed += refresh_jobs(index, jobs_dir, chunk, max_bytes)
         await asyncio.sleep(0)
     return changed
 

@@ -64,7 +64,7 @@ async def test_counters_end_in_total_and_no_label_is_unbounded(sidecar):
         for sample in family.samples:
             if family.type == "counter" and not sample.name.endswith("_created"):
                 assert sample.name.endswith("_total"), sample.name
-            assert set(sample.labels) <= {"state", "stage", "reason", "outcome", "le"}, sample
+            assert set(sample.labels) <= {"state", "stage", "reason", "outcome", "le", "mode"}, sample
 
 
 async def test_a_plain_client_gets_json(sidecar):

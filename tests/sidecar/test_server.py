@@ -67,7 +67,7 @@ def _answers(sidecar):
         ({"ORCHESTRATOR_PORT": "9090"}, "port", 9090),
         ({"SIDECAR_RESCAN_S": "5"}, "rescan_s", 5.0),
         ({"SIDECAR_FORCE_POLLING": "true"}, "force_polling", True),
-        ({"SIDECAR_DEBOUNCE_MS": "10"}, "debounce_ms", 10),
+        ({"SIDECAR_POLL_DELAY_MS": "100"}, "poll_delay_ms", 100),
         ({"SIDECAR_MAX_STATE_BYTES": "4096"}, "max_state_bytes", 4096),
         ({"SIDECAR_TOKEN": "t"}, "token", "t"),
         ({"SIDECAR_MAX_CONNECTIONS": "8"}, "max_connections", 8),
