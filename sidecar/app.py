@@ -18,9 +18,10 @@ from .aggregate import Aggregates
 from .config import Config
 from .events import ChangeStream
 from .index import JobIndex
-from .keys import AGGREGATES, CONFIG, EVENTS, INDEX, PROMETHEUS, STATUS, VIEWS
+from .keys import AGGREGATES, CONFIG, EVENTS, INDEX, PROGRESS, PROMETHEUS, STATUS, VIEWS
 from .metrics import Views
 from .metrics_file import MetricsFileReader
+from .progress import ProgressReader
 from .prom import PrometheusView
 from .routes import error_body, setup_routes
 from .status import SidecarStatus
@@ -98,6 +99,7 @@ def create_app(config: Config) -> web.Application:
     views = Views(index, MetricsFileReader(config.paths.metrics_path), status, aggregates)
     app[CONFIG], app[INDEX], app[STATUS], app[VIEWS] = config, index, status, views
     app[AGGREGATES], app[EVENTS] = aggregates, changes
+    app[PROGRESS] = ProgressReader(config.paths.jobs_dir)
     app[PROMETHEUS] = PrometheusView(views)
     setup_routes(app)
     app.cleanup_ctx.append(watcher_ctx)

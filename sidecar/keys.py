@@ -9,6 +9,7 @@ from .config import Config
 from .events import ChangeStream
 from .index import JobIndex
 from .metrics import Views
+from .progress import ProgressReader
 from .prom import PrometheusView
 from .status import SidecarStatus
 
@@ -19,3 +20,4 @@ VIEWS = web.AppKey("views", Views)
 PROMETHEUS = web.AppKey("prometheus", PrometheusView)
 AGGREGATES = web.AppKey("aggregates", Aggregates)
 EVENTS = web.AppKey("events", ChangeStream)
+PROGRESS = web.AppKey("progress", ProgressReader)

@@ -12,7 +12,7 @@ from services.common.errors import BadRequest
 from services.common.web import json_response
 
 from .event_route import events
-from .keys import INDEX, PROMETHEUS, STATUS, VIEWS
+from .keys import INDEX, PROGRESS, PROMETHEUS, STATUS, VIEWS
 from .listing import list_jobs, parse_query
 from .metrics import orchestrator_state
 
@@ -64,9 +64,20 @@ async def job(request: web.Request) -> web.Response:
     if entry.raw is None:
         body = error_body("UnreadableState", entry.problem or "state.json cannot be read", jobKey=key)
         return json_response(body, status=422)
+    headers = {"ETag": entry.etag}
+    if entry.state == "RUNNING" and (progress := request.app[PROGRESS].header(entry)) is not None:
+        headers["Job-Progress"] = progress
     if request.headers.get("If-None-Match") == entry.etag:
-        return web.Response(status=304, headers={"ETag": entry.etag})
-    return web.Response(body=entry.raw, content_type=JSON, headers={"ETag": entry.etag})
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=entry.raw, content_type=JSON, headers=headers)
+
+
+async def job_progress(request: web.Request) -> web.Response:
+    key = request.match_info["jobKey"]
+    entry = request.app[INDEX].get(key)
+    if entry is None:
+        return json_response(error_body("NotFound", f"no job {key[:KEY_ECHO_CHARS]!r}"), status=404)
+    return json_response(request.app[PROGRESS].answer(entry))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -101,6 +112,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/jobs", jobs)
     app.router.add_get("/jobs/{jobKey}", job)
+    app.router.add_get("/jobs/{jobKey}/progress", job_progress)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
