@@ -54,3 +54,10 @@ class DiskError(PipelineError):
 
     retryable = True
     http_status = 507
+
+
+class CallAbandoned(PipelineError):
+    """The orchestrator stopped waiting for this stage call (its timeout passed): its outputs are not committed."""
+
+    retryable = True
+    http_status = 504

@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from .atomic import is_disk_error
+from .deadline import HEADER_TIMEOUT, bind_deadline, parse_timeout
 from .errors import BadDocument, BadRequest, DiskError, PipelineError
 from .logs import bind_job, configure_logging
 
@@ -25,8 +26,12 @@ HEADER_ATTEMPT = "X-Job-Attempt"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def job_headers(job_key: str, stage: str, attempt: int) -> dict[str, str]:
-    return {HEADER_JOB_KEY: job_key, HEADER_STAGE: stage, HEADER_ATTEMPT: str(attempt)}
+def job_headers(job_key: str, stage: str, attempt: int, timeout_s: float | None = None) -> dict[str, str]:
+    """The job context of a stage call, and how long the caller waits for it (the fence: `deadline`)."""
+    headers = {HEADER_JOB_KEY: job_key, HEADER_STAGE: stage, HEADER_ATTEMPT: str(attempt)}
+    if timeout_s is not None:
+        headers[HEADER_TIMEOUT] = f"{timeout_s:g}"
+    return headers
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -43,7 +48,8 @@ async def job_context_middleware(request: web.Request, handler: Handler) -> web.
     if not job_key:
         return await handler(request)
     stage = request.headers.get(HEADER_STAGE)
-    with bind_job(job_key, stage, _attempt_from(request.headers.get(HEADER_ATTEMPT))):
+    timeout_s = parse_timeout(request.headers.get(HEADER_TIMEOUT))
+    with bind_job(job_key, stage, _attempt_from(request.headers.get(HEADER_ATTEMPT))), bind_deadline(timeout_s):
         return await handler(request)
 
 

@@ -8,6 +8,7 @@ import json
 import pypdfium2 as pdfium
 
 from services.common.web import job_headers
+from tests.factory import SAMPLE_FR
 
 
 def page_json(job_dir, number):
@@ -145,3 +146,18 @@ async def test_two_calls_for_one_job_at_once_recognise_each_page_once(ocr_client
     out = capfd.readouterr().out
     assert (out.count("page 1 recognised"), out.count("page 2 recognised")) == (1, 1)
     assert "château" in (job_dir / "document.txt").read_text("utf-8")
+
+
+async def test_a_call_that_outlives_the_callers_timeout_writes_no_document(ocr_client, make_job):
+    # A real page takes Tesseract over a second here; the caller waits 0.5 s (less the transfer margin).
+    job_dir = make_job(pages=[SAMPLE_FR])
+    client = await ocr_client()
+    resp = await post_ocr(client, headers={"X-Job-Key": "job1", "X-Job-Stage": "OCR", "X-Job-Timeout-S": "0.5"})
+    assert resp.status == 504
+    error = (await resp.json())["error"]
+    assert error["type"] == "CallAbandoned" and "not writing" in error["message"]
+    assert not (job_dir / "document.txt").exists() and not (job_dir / "document.pdf").exists()
+    assert not list(job_dir.glob(".tmp-*"))  # nothing half-written left beside them
+    # The page itself is cache for the next attempt, which then commits in time.
+    resp = await post_ocr(client, headers={"X-Job-Key": "job1", "X-Job-Stage": "OCR", "X-Job-Timeout-S": "60"})
+    assert resp.status == 200 and (job_dir / "document.txt").exists()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image
 
-from services.common.atomic import atomic_output, atomic_write_bytes
+from services.common.atomic import atomic_output
+from services.common.deadline import ensure_in_time
 from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT
 
 from .page import PageResult, PageSpec, pdf_path, text_path
@@ -25,13 +26,13 @@ _pdfium_lock = threading.Lock()
 A4_PT = (595.0, 842.0)
 
 
-def write_text(job_dir: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
+def document_text(out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> bytes:
     """A page that was not recognised contributes an empty text, so page N stays the Nth form-feed section."""
     texts = [
         text_path(out_dir, spec.page).read_text("utf-8") if result.ok else ""
         for spec, result in zip(specs, results, strict=True)
     ]
-    atomic_write_bytes(job_dir / DOCUMENT_TEXT, PAGE_SEPARATOR.join(texts).encode("utf-8"))
+    return PAGE_SEPARATOR.join(texts).encode("utf-8")
 
 
 def _image_page_pdf(spec: PageSpec) -> bytes | None:
@@ -72,18 +73,24 @@ def _merge(doc: pdfium.PdfDocument, out_dir: Path, specs: Sequence[PageSpec], re
             src.close()
 
 
-def write_pdf(job_dir: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
+def save_pdf(target: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
     """Merge the pages' searchable PDFs in page order; an unrecognised page is its image without a text layer."""
-    with atomic_output(job_dir / DOCUMENT_PDF) as tmp, _pdfium_lock:
+    with _pdfium_lock:
         doc = pdfium.PdfDocument.new()
         try:
             _merge(doc, out_dir, specs, results)
-            doc.save(tmp)
+            doc.save(target)
         finally:
             doc.close()
 
 
 def write_document(job_dir: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
-    """Blocking: both document outputs, each atomically."""
-    write_text(job_dir, out_dir, specs, results)
-    write_pdf(job_dir, out_dir, specs, results)
+    """Blocking: both document outputs, each atomically, and both only if the call is still waited for.
+
+    Both are made under temp names first and put in place after one deadline check (services.common.deadline),
+    so a call the orchestrator gave up on leaves neither, not a text without its PDF.
+    """
+    with atomic_output(job_dir / DOCUMENT_TEXT) as text_tmp, atomic_output(job_dir / DOCUMENT_PDF) as pdf_tmp:
+        text_tmp.write_bytes(document_text(out_dir, specs, results))
+        save_pdf(pdf_tmp, out_dir, specs, results)
+        ensure_in_time(f"{DOCUMENT_TEXT} and {DOCUMENT_PDF}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.atomic import remove_temp_files
+from services.common.deadline import ensure_in_time
 from services.common.errors import StageFailed
 from services.common.logs import current_job
 from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT, OCR_DIR
@@ -87,6 +88,7 @@ async def run_stage(config: Config, pool: OcrPool, job_dir: Path) -> OcrOutcome:
     if not any(r.ok for r in results):
         # Nothing to deliver: let the orchestrator retry the stage, or give up, rather than call this done.
         raise StageFailed(f"no page could be recognised: {results[0].error}")
+    ensure_in_time(DOCUMENT_TEXT)  # before the work of merging; write_document checks again before committing
     await asyncio.to_thread(write_document, job_dir, out_dir, specs, results)
     outcome = OcrOutcome(results, time.perf_counter() - started)
     log.info(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.common.deadline import ensure_in_time
 from services.common.logs import current_job
 from services.common.manifest import PagesManifest, SourceInfo, read_complete_manifest, write_manifest
 from services.common.stage_api import PAGES_DIR
@@ -77,6 +78,7 @@ async def run_stage(config: Config, pool: PrepPool, job_dir: Path, source: Path)
     ]
     results = await _run_pages(pool, tasks, config.workers)
     manifest = build_manifest(source, info, results)
+    ensure_in_time("pages/manifest.json")
     await asyncio.to_thread(write_manifest, pages_dir, manifest)
     duration_s = time.perf_counter() - started
     reused = sum(r.reused for r in results)
