@@ -109,9 +109,11 @@ class Coverage:
         read_at = time.monotonic()
         was_following = self.journal.following
         batch = self.journal.read()
+        if not was_following and self.journal.following:  # it (re)appeared: one rescan covers what came before it
+            log.info("following the change journal %s", self.journal.path)
+            self.status.journal = None
+            return batch.keys, True
         if batch.problem is None:
-            if not was_following:
-                log.info("following the change journal %s", self.journal.path)
             self._covered_at = max(self._covered_at, read_at)
             self.status.journal = None
             return batch.keys, False
