@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from services.common.errors import PipelineError
-from services.common.web import Handler, access_log_middleware, json_response
+from services.common.web import Handler, json_response
 
+from .access_log import AccessLog, access_log_ctx
 from .aggregate import Aggregates
 from .config import Config
 from .events import ChangeStream
@@ -87,7 +88,8 @@ async def watcher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> web.Application:
-    middlewares: list[Middleware] = [access_log_middleware] if config.access_log else []
+    access = AccessLog() if config.access_log else None
+    middlewares: list[Middleware] = [access.middleware()] if access else []
     middlewares.append(read_only_middleware)
     if config.token:
         middlewares.append(token_middleware(config.token))
@@ -102,6 +104,8 @@ def create_app(config: Config) -> web.Application:
     app[PROGRESS] = ProgressReader(config.paths.jobs_dir)
     app[PROMETHEUS] = PrometheusView(views)
     setup_routes(app)
+    if access is not None:
+        app.cleanup_ctx.append(access_log_ctx(access))  # first in, last out: it writes the last request's line
     app.cleanup_ctx.append(watcher_ctx)
     app.on_shutdown.append(_close_event_streams)
     return app
