@@ -86,5 +86,62 @@ def write_pixel_bomb(path: Path, side: int = 30000) -> Path:
     return path
 
 
+# --- PDFs with text of their own (PDFium's page-object API: no PDF writer needed beyond the one we ship) ---------
+
+POINTS_PER_INCH = 72.0
+INVISIBLE = 3  # PDF text render mode: neither fill nor stroke, how OCR layers are drawn
+
+
+def _add_text_lines(doc, page, lines: Sequence[str], size_pt: float, invisible: bool, top_pt: float, pitch_pt: float):
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    font = pdfium_c.FPDFText_LoadStandardFont(doc.raw, b"Helvetica")
+    for n, line in enumerate(lines):
+        obj = pdfium_c.FPDFPageObj_CreateTextObj(doc.raw, font, size_pt)
+        text = ctypes.create_string_buffer((line + "\0").encode("utf-16-le"))
+        pdfium_c.FPDFText_SetText(obj, ctypes.cast(text, ctypes.POINTER(ctypes.c_ushort)))
+        if invisible:
+            pdfium_c.FPDFTextObj_SetTextRenderMode(obj, INVISIBLE)
+        pdfium_c.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 36, top_pt - pitch_pt * (n + 1))
+        pdfium_c.FPDFPage_InsertObject(page.raw, obj)
+    pdfium_c.FPDFPage_GenerateContent(page.raw)
+
+
+def write_text_pdf(path: Path, pages: Sequence[Sequence[str]], size_pt: float = 14) -> Path:
+    """A born-digital PDF: each page's lines as visible Helvetica text on an A5 page, no image."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument.new()
+    width_pt, height_pt = (PAGE_SIZE[0] * POINTS_PER_INCH / DPI, PAGE_SIZE[1] * POINTS_PER_INCH / DPI)
+    for lines in pages:
+        page = doc.new_page(width_pt, height_pt)
+        _add_text_lines(doc, page, lines, size_pt, invisible=False, top_pt=height_pt - 36, pitch_pt=size_pt * 1.6)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def write_ocr_layer_pdf(path: Path, image: Image.Image, layer: Sequence[str], band_pt: float | None = None) -> Path:
+    """A scan with a text layer: `image` as the page, `layer` as invisible text over it (as OCR tools write).
+
+    The layer's lines are spread over the page, like an OCR layer of a full page; with `band_pt`, they are packed
+    into a band that tall at the top instead (a scanner's header or stamp over the image).
+    """
+    import pypdfium2 as pdfium
+
+    scan = io.BytesIO()
+    image.convert("RGB").save(scan, "PDF", resolution=DPI)
+    doc = pdfium.PdfDocument(scan.getvalue())
+    page = doc[0]
+    width_pt, height_pt = page.get_size()
+    pitch_pt = band_pt / len(layer) if band_pt else height_pt / (len(layer) + 1)
+    _add_text_lines(doc, page, layer, min(pitch_pt / 1.6, 24.0), invisible=True, top_pt=height_pt, pitch_pt=pitch_pt)
+    doc.save(path)
+    doc.close()
+    return path
+
+
 SAMPLE_FR = ["Le château de la forêt", "Élève très doué à l'école", "Numéro 42 sur la façade"]
 SAMPLE_EN = ["The quick brown fox", "jumps over the lazy dog", "Invoice number 1234"]

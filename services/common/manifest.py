@@ -20,11 +20,18 @@ MANIFEST_VERSION = 1
 # A page entry without its resolution was rendered at prep's default.
 DEFAULT_PAGE_DPI = 300.0
 SHOWN_PATH = f"{PAGES_DIR}/{PAGES_MANIFEST}"
+# Where a page's text comes from: Tesseract on the PNG, or the text the PDF page already has (its `file` is then
+# the original page as a one-page PDF). What prep found on the page: no text, an invisible (OCR) layer, or
+# visible (born-digital) text; see services/prep/app/textlayer.py.
+TEXT_OCR, TEXT_EXISTING = "ocr", "existing"
+TEXT_SOURCES = (TEXT_OCR, TEXT_EXISTING)
+LAYER_NONE = "none"
+TEXT_LAYERS = (LAYER_NONE, "invisible", "visible")
 
 
 @dataclass(frozen=True, slots=True)
 class ManifestPage:
-    """One prepared page: its PNG (a plain name inside `pages/`), its size in pixels and resolution."""
+    """One prepared page: its file (a plain name inside `pages/`), its size in pixels and resolution, its text."""
 
     page: int
     file: str
@@ -32,11 +39,13 @@ class ManifestPage:
     height: int = 0
     dpi: float = DEFAULT_PAGE_DPI
     skew_deg: float = 0.0
+    text: str = TEXT_OCR
+    text_layer: str = LAYER_NONE
 
     def to_json(self) -> dict[str, Any]:
         dpi: float | int = int(self.dpi) if float(self.dpi).is_integer() else self.dpi
         entry = {"page": self.page, "file": self.file, "width": self.width, "height": self.height, "dpi": dpi}
-        return entry | {"skewDeg": self.skew_deg}
+        return entry | {"skewDeg": self.skew_deg, "text": self.text, "textLayer": self.text_layer}
 
     @classmethod
     def from_json(cls, entry: Any) -> ManifestPage:
@@ -50,10 +59,12 @@ class ManifestPage:
                 height=int(entry.get("height", 0)),
                 dpi=float(entry.get("dpi") or DEFAULT_PAGE_DPI),
                 skew_deg=float(entry.get("skewDeg", 0.0)),
+                text=str(entry.get("text", TEXT_OCR)),
+                text_layer=str(entry.get("textLayer", LAYER_NONE)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid: {e}") from e
-        if page.page < 1 or page.dpi <= 0:
+        if page.page < 1 or page.dpi <= 0 or page.text not in TEXT_SOURCES or page.text_layer not in TEXT_LAYERS:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")
         return page
 

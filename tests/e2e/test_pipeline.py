@@ -40,6 +40,20 @@ def test_a_multipage_french_and_english_pdf_with_a_skewed_page_is_recognised(sha
     assert state["result"]["durationsS"]["prep"] > 0 and state["result"]["durationsS"]["ocr"] > 0
 
 
+def test_a_born_digital_pdf_keeps_its_text_and_says_so_per_page(shared_stack, tmp_path, state_schema):
+    pdf = factory.write_text_pdf(tmp_path / "rapport.pdf", [factory.SAMPLE_FR, factory.SAMPLE_EN])
+    shared_stack.drop(pdf)
+    state = shared_stack.wait_terminal(pdf.name)
+    state_schema.validate(state)
+    assert state["state"] == "DONE", state.get("error")
+    assert [(r["text"], r["textLayer"]) for r in state["result"]["pageResults"]] == [("existing", "visible")] * 2
+    assert [page.splitlines() for page in _document_text(shared_stack, state).split("\f")] == [
+        factory.SAMPLE_FR,
+        factory.SAMPLE_EN,
+    ]
+    assert state["result"]["meanConfidence"] is None  # nothing was recognised
+
+
 def test_png_jpeg_and_multipage_tiff_are_recognised(shared_stack, tmp_path):
     page = factory.page_image(factory.SAMPLE_EN)
     files = [

@@ -42,7 +42,10 @@ async def test_each_page_gets_a_json_with_a_good_confidence(ocr_client, make_job
         (2, True, True, True),
     ]
     assert body["meanConfidence"] > 50
-    assert body["pageResults"] == [{"page": p["page"], "confidence": p["confidence"], "ok": True} for p in pages]
+    assert body["pageResults"] == [
+        {"page": p["page"], "confidence": p["confidence"], "ok": True, "text": "ocr", "textLayer": "none"}
+        for p in pages
+    ]
     assert body["outputs"] == {"text": "document.txt", "pdf": "document.pdf", "pages": "ocr/"}
     assert (body["pages"], body["failedPages"], body["warnings"]) == (2, [], [])
 
@@ -93,7 +96,7 @@ async def test_corrupt_page_is_marked_not_recognised_while_the_other_page_is_kep
     assert resp.status == 200
     body = await resp.json()
     assert body["failedPages"] == [2]
-    assert body["pageResults"][1] == {"page": 2, "confidence": 0.0, "ok": False}
+    assert body["pageResults"][1] == {"page": 2, "confidence": 0.0, "ok": False, "text": "ocr", "textLayer": "none"}
     assert "page 2" in body["warnings"][0]
     assert page_json(job_dir, 2)["ok"] is False
     assert page_json(job_dir, 2)["error"]

@@ -49,7 +49,7 @@ async def test_a_multi_page_pdf_gives_one_image_per_page_and_a_manifest(prep_cli
     first = manifest["pages"][0]
     with Image.open(pages_dir / "page-0001.png") as img:
         assert first == {"page": 1, "file": "page-0001.png", "width": img.width, "height": img.height, "dpi": 300,
-                         "skewDeg": first["skewDeg"]}  # fmt: skip
+                         "skewDeg": first["skewDeg"], "text": "ocr", "textLayer": "none"}  # fmt: skip
         assert img.mode == "L"
 
 

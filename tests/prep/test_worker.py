@@ -41,6 +41,8 @@ def test_prep_page_writes_a_grayscale_png_with_its_dpi(tmp_path):
         "height": result.height,
         "dpi": 300,
         "skewDeg": result.skew_deg,
+        "text": "ocr",
+        "textLayer": "none",
     }
     assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == ["page-0001.png"]
 

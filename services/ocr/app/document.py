@@ -13,6 +13,7 @@ from PIL import Image
 
 from services.common.atomic import atomic_output
 from services.common.deadline import ensure_in_time
+from services.common.manifest import TEXT_EXISTING
 from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT
 
 from .page import PageResult, PageSpec, pdf_path, text_path
@@ -49,7 +50,8 @@ def _image_page_pdf(spec: PageSpec) -> bytes | None:
 
 def _append_unrecognised(doc: pdfium.PdfDocument, spec: PageSpec) -> None:
     # The reader keeps the page count and order of the original, with the image when there is one to show.
-    data = _image_page_pdf(spec)
+    # A page that keeps its own text is already a PDF page: the original, text and all.
+    data = spec.image.read_bytes() if spec.text == TEXT_EXISTING and spec.image.is_file() else _image_page_pdf(spec)
     if data is None:
         size = spec.size_pt if spec.width and spec.height else A4_PT
         doc.new_page(*size).close()

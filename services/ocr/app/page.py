@@ -11,7 +11,7 @@ import orjson
 
 from services.common.atomic import atomic_write_bytes
 from services.common.logs import JobContext
-from services.common.manifest import read_manifest
+from services.common.manifest import DEFAULT_PAGE_DPI, LAYER_NONE, TEXT_OCR, read_manifest
 from services.common.paths import file_in_job
 from services.common.stage_api import PAGES_DIR, page_name
 
@@ -21,13 +21,18 @@ POINTS_PER_INCH = 72.0
 
 @dataclass(frozen=True, slots=True)
 class PageSpec:
-    """A page prep made, as OCR needs it: its image inside the job folder, size and resolution."""
+    """A page prep made, as OCR needs it: its image inside the job folder, size and resolution, its text source.
+
+    When `text` is `existing`, `image` is the original page as a one-page PDF whose own text is used.
+    """
 
     page: int
     image: Path
     width: int
     height: int
     dpi: float
+    text: str = TEXT_OCR
+    text_layer: str = LAYER_NONE
 
     @property
     def size_pt(self) -> tuple[float, float]:
@@ -38,7 +43,7 @@ def page_specs(job_dir: Path) -> list[PageSpec]:
     """The pages of prep's manifest in page order; BadRequest when it is missing or not one prep writes."""
     manifest = read_manifest(job_dir / PAGES_DIR)
     return [
-        PageSpec(p.page, file_in_job(job_dir, f"{PAGES_DIR}/{p.file}"), p.width, p.height, p.dpi)
+        PageSpec(p.page, file_in_job(job_dir, f"{PAGES_DIR}/{p.file}"), p.width, p.height, p.dpi, p.text, p.text_layer)
         for p in manifest.pages
     ]
 
@@ -51,16 +56,23 @@ class PageTask:
     image: Path
     out_dir: Path
     job: JobContext | None = None
+    dpi: float = DEFAULT_PAGE_DPI
+    text: str = TEXT_OCR
+    text_layer: str = LAYER_NONE
 
 
 @dataclass(frozen=True, slots=True)
 class PageResult:
+    """A page's outcome; `confidence` is None for a page whose text was not recognised but already there."""
+
     page: int
     ok: bool
-    confidence: float = 0.0
+    confidence: float | None = 0.0
     words: int = 0
     duration_s: float = 0.0
     error: str | None = None
+    text: str = TEXT_OCR
+    text_layer: str = LAYER_NONE
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -69,6 +81,8 @@ class PageResult:
             "words": self.words,
             "ok": self.ok,
             "durationS": self.duration_s,
+            "text": self.text,
+            "textLayer": self.text_layer,
         }
         if self.error is not None:
             doc["error"] = self.error
@@ -76,13 +90,16 @@ class PageResult:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> PageResult:
+        confidence = doc.get("confidence", 0.0)
         return cls(
             page=int(doc["page"]),
             ok=bool(doc["ok"]),
-            confidence=float(doc.get("confidence", 0.0)),
+            confidence=None if confidence is None else float(confidence),
             words=int(doc.get("words", 0)),
             duration_s=float(doc.get("durationS", 0.0)),
             error=doc.get("error"),
+            text=str(doc.get("text", TEXT_OCR)),
+            text_layer=str(doc.get("textLayer", LAYER_NONE)),
         )
 
 
@@ -94,12 +111,17 @@ def pdf_path(out_dir: Path, page: int) -> Path:
     return out_dir / page_name(page, ".pdf")
 
 
+def hocr_path(out_dir: Path, page: int) -> Path:
+    """The page's words with their boxes (and confidences, when recognised), as hOCR."""
+    return out_dir / page_name(page, ".hocr")
+
+
 def json_path(out_dir: Path, page: int) -> Path:
     return out_dir / page_name(page, ".json")
 
 
 def write_result(out_dir: Path, result: PageResult) -> None:
-    """Written last for a page: once it exists with `ok: true`, the page's .txt and .pdf are complete."""
+    """Written last for a page: once it exists with `ok: true`, the page's .txt, .hocr and .pdf are complete."""
     body = orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     atomic_write_bytes(json_path(out_dir, result.page), body)
 
@@ -115,6 +137,6 @@ def read_done(out_dir: Path, page: int) -> PageResult | None:
         return None
     if not result.ok or result.page != page:
         return None
-    if not (text_path(out_dir, page).is_file() and pdf_path(out_dir, page).is_file()):
+    if not all(path(out_dir, page).is_file() for path in (text_path, pdf_path, hocr_path)):
         return None
     return result

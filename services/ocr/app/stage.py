@@ -32,7 +32,7 @@ async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir:
     if done is not None:
         log.debug("page %d already done, skipped", spec.page)
         return done
-    task = PageTask(page=spec.page, image=spec.image, out_dir=out_dir, job=current_job())
+    task = PageTask(spec.page, spec.image, out_dir, current_job(), spec.dpi, spec.text, spec.text_layer)
     started = time.perf_counter()
     error = ""
     for attempt in range(1, config.page_retries + 2):
@@ -41,7 +41,14 @@ async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir:
         except StageFailed as e:
             error = str(e)
             log.warning("page %d, try %d of %d: %s", spec.page, attempt, config.page_retries + 1, error)
-    failed = PageResult(page=spec.page, ok=False, error=error, duration_s=round(time.perf_counter() - started, 3))
+    failed = PageResult(
+        page=spec.page,
+        ok=False,
+        error=error,
+        duration_s=round(time.perf_counter() - started, 3),
+        text=spec.text,
+        text_layer=spec.text_layer,
+    )
     await asyncio.to_thread(write_result, out_dir, failed)
     return failed
 
@@ -57,8 +64,9 @@ class OcrOutcome:
 
     @property
     def mean_confidence(self) -> float | None:
-        # Pages without words (blank pages) say nothing about recognition quality.
-        scores = [r.confidence for r in self.results if r.ok and r.words]
+        # Pages without words (blank pages) say nothing about recognition quality, nor do pages not recognised at
+        # all because their text was already there (confidence None).
+        scores = [r.confidence for r in self.results if r.ok and r.words and r.confidence is not None]
         return round(sum(scores) / len(scores), 2) if scores else None
 
     def to_json(self) -> dict[str, Any]:
@@ -67,7 +75,10 @@ class OcrOutcome:
             "pages": len(self.results),
             "meanConfidence": self.mean_confidence,
             "outputs": {"text": DOCUMENT_TEXT, "pdf": DOCUMENT_PDF, "pages": f"{OCR_DIR}/"},
-            "pageResults": [{"page": r.page, "confidence": r.confidence, "ok": r.ok} for r in self.results],
+            "pageResults": [
+                {"page": r.page, "confidence": r.confidence, "ok": r.ok, "text": r.text, "textLayer": r.text_layer}
+                for r in self.results
+            ],
             "failedPages": self.failed_pages,
             "warnings": [f"page {r.page} not recognised: {r.error}" for r in self.results if not r.ok],
             "durationS": round(self.duration_s, 3),

@@ -20,9 +20,11 @@ from typing import Any
 from services.common.atomic import commit_temp, fsync_dir, temp_path_for
 from services.common.errors import StageFailed
 from services.common.logs import bind_job_context, configure_logging
+from services.common.manifest import TEXT_EXISTING
 from services.common.stage_api import page_name
 
-from .page import PageResult, PageTask, pdf_path, text_path, write_result
+from .existing import write_existing
+from .page import PageResult, PageTask, hocr_path, pdf_path, text_path, write_result
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +43,15 @@ def load_engine(lang: str, tessdata_dir: str) -> None:
     import tesserocr
 
     api = tesserocr.PyTessBaseAPI(path=tessdata_dir.rstrip("/") + "/", lang=lang)
-    # One recognition pass feeds both renderers: the searchable PDF and the plain text.
+    # One recognition pass feeds every renderer: the searchable PDF, the plain text, the words with their boxes.
     api.SetVariable("tessedit_create_pdf", "1")
     api.SetVariable("tessedit_create_txt", "1")
+    api.SetVariable("tessedit_create_hocr", "1")
     _api = api
 
 
 def _discard(outbase: Path) -> None:
-    for suffix in (".pdf", ".txt"):
+    for suffix in (".pdf", ".txt", ".hocr"):
         with contextlib.suppress(OSError):
             Path(f"{outbase}{suffix}").unlink()
 
@@ -74,6 +77,7 @@ def recognise(task: PageTask) -> PageResult:
         confidences = _api.AllWordConfidences()
         commit_temp(Path(f"{outbase}.pdf"), pdf_path(task.out_dir, task.page))
         commit_temp(Path(f"{outbase}.txt"), text_path(task.out_dir, task.page))
+        commit_temp(Path(f"{outbase}.hocr"), hocr_path(task.out_dir, task.page))
     finally:
         _discard(outbase)
     fsync_dir(task.out_dir)
@@ -83,6 +87,7 @@ def recognise(task: PageTask) -> PageResult:
         confidence=round(sum(confidences) / len(confidences), 2) if confidences else 0.0,
         words=len(confidences),
         duration_s=round(time.perf_counter() - started, 3),
+        text_layer=task.text_layer,
     )
     write_result(task.out_dir, result)
     return result
@@ -91,7 +96,7 @@ def recognise(task: PageTask) -> PageResult:
 def _handle(task: PageTask) -> tuple[str, object]:
     with bind_job_context(task.job):
         try:
-            result = recognise(task)
+            result = write_existing(task) if task.text == TEXT_EXISTING else recognise(task)
         except (StageFailed, OSError) as e:
             log.warning("page %d failed: %s", task.page, e)
             return ERROR, str(e)

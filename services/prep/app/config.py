@@ -8,10 +8,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from services.common.env import env_bool, env_int, env_str
+from services.common.errors import ConfigError
 from services.common.paths import DataPaths
 
 from .normalise import Options
 from .render import Limits
+from .textlayer import TextMode
 
 DEFAULT_DPI = 300
 # A3 at 300 dpi is 3508 x 4961 = 17.4 Mpx and A2 34.8 Mpx: 40 Mpx lets both through (plus scanner margins)
@@ -19,6 +21,15 @@ DEFAULT_DPI = 300
 DEFAULT_MAX_PAGE_PIXELS = 40_000_000
 DEFAULT_MAX_PAGES = 2000
 DEFAULT_PORT = 8081
+
+
+def _text_mode(environ: Mapping[str, str]) -> TextMode:
+    raw = env_str(environ, "PREP_EXISTING_TEXT", TextMode.SKIP.value).strip().lower()
+    try:
+        return TextMode(raw)
+    except ValueError as e:
+        choices = ", ".join(m.value for m in TextMode)
+        raise ConfigError(f"PREP_EXISTING_TEXT={raw!r} is not one of {choices}") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +45,7 @@ class Config:
     clean: bool = True
     denoise: bool = True
     binarize: bool = True
+    existing_text: TextMode = TextMode.SKIP
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -49,6 +61,7 @@ class Config:
             clean=env_bool(environ, "PREP_CLEAN", True),
             denoise=env_bool(environ, "PREP_DENOISE", True),
             binarize=env_bool(environ, "PREP_BINARIZE", True),
+            existing_text=_text_mode(environ),
         )
 
     @property

@@ -15,12 +15,13 @@ import orjson
 from PIL import Image, PngImagePlugin
 
 from services.common.atomic import atomic_output
-from services.common.manifest import ManifestPage
+from services.common.manifest import LAYER_NONE, TEXT_OCR, ManifestPage
 from services.common.stage_api import page_name
 
 from .normalise import Options
 from .render import Limits
 from .sniff import Format
+from .textlayer import TextMode
 
 # The PNG text chunk holding what the manifest needs about a page, so a finished page never has to be redone.
 PNG_META_KEY = "ocr-pipeline:prep"
@@ -39,6 +40,7 @@ class PageTask:
     out_dir: Path
     limits: Limits
     options: Options
+    text_mode: TextMode = TextMode.SKIP
 
     @property
     def page(self) -> int:
@@ -67,10 +69,14 @@ class PageResult:
     skew_deg: float
     warnings: tuple[str, ...] = ()
     reused: bool = False
+    text: str = TEXT_OCR
+    text_layer: str = LAYER_NONE
 
     def manifest_page(self) -> ManifestPage:
         """This page's entry in `pages/manifest.json`."""
-        return ManifestPage(self.page, self.file, self.width, self.height, self.dpi, self.skew_deg)
+        return ManifestPage(
+            self.page, self.file, self.width, self.height, self.dpi, self.skew_deg, self.text, self.text_layer
+        )
 
 
 def read_done(task: PageTask) -> PageResult | None:

@@ -74,7 +74,8 @@ async def run_stage(config: Config, pool: PrepPool, job_dir: Path, source: Path)
     info = await pool.run(inspect_document, current_job(), source, config.limits)
     await asyncio.to_thread(pages_dir.mkdir, exist_ok=True)
     tasks = [
-        PageTask(source, info.format, index, pages_dir, config.limits, config.options) for index in range(info.pages)
+        PageTask(source, info.format, index, pages_dir, config.limits, config.options, config.existing_text)
+        for index in range(info.pages)
     ]
     results = await _run_pages(pool, tasks, config.workers)
     manifest = build_manifest(source, info, results)

@@ -1,10 +1,12 @@
 """The worker side: functions the process pool runs, each re-binding the job context so its log lines carry it.
 
-`prep_page` renders, normalises and writes one page (see `page.py` for how a finished page is recognised).
+`prep_page` renders, normalises and writes one page (see `page.py` for how a finished page is recognised), or
+keeps a PDF page that has text of its own as it is (see `textlayer.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -16,11 +18,14 @@ from PIL import Image
 
 from services.common.atomic import remove_temp_files
 from services.common.logs import JobContext, bind_job_context, configure_logging
+from services.common.manifest import TEXT_EXISTING
+from services.common.stage_api import page_name
 
 from .normalise import normalise_page
 from .page import PageResult, PageTask, read_done, write_page
-from .render import Limits, count_pages, render_page
+from .render import POINTS_PER_INCH, Limits, count_pages, render_page
 from .sniff import Format, sniff_file
+from .textlayer import NO_LAYER, TextLayer, TextMode, read_source_layer, reuses_text, write_page_pdf
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +58,38 @@ def inspect_document(job: JobContext | None, source: Path, limits: Limits) -> Do
         return DocumentInfo(fmt, pages, source.stat().st_size)
 
 
+def _text_layer(task: PageTask) -> TextLayer:
+    # Only PDF pages can carry text; `force` never looks (and so never pays for the look).
+    if task.format is not Format.PDF or task.text_mode is TextMode.FORCE:
+        return NO_LAYER
+    return read_source_layer(task.source, task.index)
+
+
+def keep_page_text(task: PageTask, layer: TextLayer) -> PageResult:
+    """A page that keeps its own text: the original page as `page-NNNN.pdf`, no rendering, no OCR to come."""
+    name = page_name(task.page, ".pdf")
+    width_pt, height_pt = write_page_pdf(task.source, task.index, task.out_dir / name)
+    scale = task.limits.dpi / POINTS_PER_INCH
+    log.debug("page %d keeps its own text (%s, %d characters)", task.page, layer.kind, layer.chars)
+    return PageResult(
+        task.page, name, round(width_pt * scale), round(height_pt * scale), float(task.limits.dpi), 0.0,
+        text=TEXT_EXISTING, text_layer=layer.kind.value,
+    )  # fmt: skip
+
+
 def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
-    """Render, normalise and write one page (or reuse it when an earlier run finished it)."""
+    """Render, normalise and write one page (or reuse it when an earlier run finished it).
+
+    A PDF page with text of its own (PREP_EXISTING_TEXT) is kept as it is instead: see `keep_page_text`.
+    """
     with bind_job_context(job):
+        layer = _text_layer(task)
+        if reuses_text(layer, task.text_mode):
+            return keep_page_text(task, layer)
         done = read_done(task)
         if done is not None:
             log.debug("page %d already prepared", task.page)
-            return done
+            return dataclasses.replace(done, text_layer=layer.kind.value)
         started = time.perf_counter()
         # A temp file of this page can only be the leftover of a killed writer: the page is redone by us.
         remove_temp_files(task.out_dir, task.out_path.name)
@@ -72,4 +102,7 @@ def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
             task.page,
             extra={"page": task.page, "skewDeg": skew_deg, "pageMs": round((time.perf_counter() - started) * 1e3)},
         )
-        return PageResult(task.page, task.out_path.name, clean.width, clean.height, page.dpi, skew_deg, page.warnings)
+        return PageResult(
+            task.page, task.out_path.name, clean.width, clean.height, page.dpi, skew_deg, page.warnings,
+            text_layer=layer.kind.value,
+        )  # fmt: skip
