@@ -73,15 +73,25 @@ def run_ocrmypdf(file: real_corpus.RealFile, options: tuple[str, ...]) -> Outcom
     return {"state": "DONE", "seconds": run.seconds, "texts": texts}
 
 
-def _page_modes(state: dict[str, object]) -> dict[str, object]:
+def _job_details(state: dict[str, object]) -> dict[str, object]:
+    """What the job says about itself: failed pages, warnings, per-page results, and where its time went.
+
+    `stagesS`: the wall time of each stage (pages in parallel); `pageS`: the OCR workers' own seconds per page,
+    summed by where the text came from (`ocr`: rendering done, Tesseract; `existing`: the page's own text).
+    """
     result = state.get("result")
-    if not isinstance(result, dict):
-        return {}
-    keep = ("failedPages", "warnings", "meanConfidence")
-    details: dict[str, object] = {k: result[k] for k in keep if k in result}
-    pages = result.get("pageResults")
-    if isinstance(pages, list):
-        details["pageResults"] = pages
+    details: dict[str, object] = {}
+    if isinstance(result, dict):
+        details = {k: result[k] for k in ("failedPages", "warnings", "meanConfidence", "pageResults") if k in result}
+    stages = state.get("stages")
+    if isinstance(stages, dict):
+        details["stagesS"] = {name: info.get("durationS") for name, info in stages.items() if isinstance(info, dict)}
+    page_s: dict[str, float] = {}
+    for page_json in sorted(Path(str(state["_dir"])).glob("ocr/page-*.json")):
+        page = json.loads(page_json.read_text())
+        source = str(page.get("text", "ocr"))
+        page_s[source] = round(page_s.get(source, 0.0) + float(page.get("durationS", 0.0)), 3)
+    details["pageS"] = page_s
     return details
 
 
@@ -94,7 +104,7 @@ def pipeline_runner(stack: baselines.PipelineStack) -> Callable[[real_corpus.Rea
         outcome: Outcome = {"state": job.state.get("state"), "seconds": job.seconds, "texts": job.texts}
         if not job.done:
             outcome["error"] = str(job.state.get("error"))
-        return outcome | _page_modes(job.state)
+        return outcome | _job_details(job.state)
 
     return run
 

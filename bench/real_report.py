@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import real_corpus
 
 Row = dict[str, object]
+PIPELINE_NAME = "pipeline"
 _SUMMED = ("pages", "seconds", "errors", "ref_chars", "loose_errors", "loose_ref_chars", "kw_found", "kw_total")
 
 
@@ -36,13 +37,39 @@ def file_row(system: str, file: real_corpus.RealFile, outcome: dict[str, object]
         "keywords_missed": list(s.missed),
         "cer_per_page": s.cer_per_page,
     }
-    extra = ("error", "failedPages", "warnings", "meanConfidence", "pageResults")
+    extra = ("error", "failedPages", "warnings", "meanConfidence", "pageResults", "stagesS", "pageS")
     return row | {k: outcome[k] for k in extra if k in outcome}
+
+
+def _summed(rows: Sequence[Row], key: str) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for r in rows:
+        part = r.get(key)
+        for name, value in part.items() if isinstance(part, dict) else ():
+            total[name] = total.get(name, 0.0) + float(value or 0)
+    return total
+
+
+def _costs(rows: Sequence[Row], pages: float) -> Row:
+    """Pipeline only: stage wall seconds per page, and the OCR workers' seconds per page by text source."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        results = r.get("pageResults")
+        for page in results if isinstance(results, list) else ():
+            counts[str(page.get("text", "ocr"))] = counts.get(str(page.get("text", "ocr")), 0) + 1
+    stages, workers = _summed(rows, "stagesS"), _summed(rows, "pageS")
+    if not stages or not pages:
+        return {}
+    return {
+        "stage_s_per_page": {name: round(s / pages, 3) for name, s in stages.items()},
+        "worker_s_per_page": {name: round(s / counts[name], 3) for name, s in workers.items() if counts.get(name)},
+        "pages_by_text": counts,
+    }
 
 
 def _aggregate(rows: Sequence[Row]) -> Row:
     sums = {k: sum(float(str(r[k])) for r in rows) for k in _SUMMED}
-    return {
+    return _costs(rows, sums["pages"]) | {
         "files": len(rows),
         "done": sum(1 for r in rows if r["state"] == "DONE"),
         "pages": int(sums["pages"]),
@@ -89,6 +116,35 @@ def _speed_ratio(agg: Row, reference: Row | None) -> str:
     return f"{float(str(agg['pages_per_s'])) / float(str(reference['pages_per_s'])):.2f}x"
 
 
+def _cost_row(label: str, agg: Row) -> str:
+    stage: dict[str, float] = agg.get("stage_s_per_page") or {}  # type: ignore[assignment]
+    worker: dict[str, float] = agg.get("worker_s_per_page") or {}  # type: ignore[assignment]
+    counts: dict[str, int] = agg.get("pages_by_text") or {}  # type: ignore[assignment]
+
+    def cell(d: dict[str, float] | dict[str, int], key: str) -> str:
+        return str(d[key]) if key in d else ""
+
+    return (
+        f"| {label} | {cell(stage, 'prep')} | {cell(stage, 'ocr')} | {cell(counts, 'ocr')} | {cell(worker, 'ocr')} | "
+        f"{cell(counts, 'existing')} | {cell(worker, 'existing')} |"
+    )
+
+
+def _cost_table(total: dict[str, Row], causes: dict[str, dict[str, Row]]) -> list[str]:
+    """Where the pipeline's time goes, per cause: stage wall time per page, OCR worker time per page by source."""
+    lines = [
+        "| pipeline cost (per page) | prep wall s | ocr wall s | OCRed pages | worker s/OCRed page | "
+        "kept pages | worker s/kept page |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    if PIPELINE_NAME in total:
+        lines.append(_cost_row("all files", total[PIPELINE_NAME]))
+    for cause, per_system in causes.items():
+        if PIPELINE_NAME in per_system:
+            lines.append(_cost_row(cause, per_system[PIPELINE_NAME]))
+    return lines
+
+
 def markdown(report: dict[str, object]) -> str:
     total: dict[str, Row] = report["totals"]  # type: ignore[assignment]
     causes: dict[str, dict[str, Row]] = report["causes"]  # type: ignore[assignment]
@@ -113,6 +169,7 @@ def markdown(report: dict[str, object]) -> str:
                 f"| {label} | {system} | {agg['pages']} | {_pct(agg['cer'])} | {_pct(agg['keyword_recall'])} | "
                 f"{_rate(agg['pages_per_s'])} |"
             )
+    out += ["", *_cost_table(total, causes)]
     out += ["", "| file | system | state | pages | CER | keywords | pages/s | note |"]
     out.append("| --- | --- | --- | ---: | ---: | ---: | ---: | --- |")
     for r in sorted(rows, key=lambda r: (str(r["file"]), str(r["system"]))):
