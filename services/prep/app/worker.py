@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pypdfium2 as pdfium
 from PIL import Image
 
 from services.common.atomic import remove_temp_files
@@ -62,7 +63,13 @@ def _text_layer(task: PageTask) -> TextLayer:
     # Only PDF pages can carry text; `force` never looks (and so never pays for the look).
     if task.format is not Format.PDF or task.text_mode is TextMode.FORCE:
         return NO_LAYER
-    return read_source_layer(task.source, task.index)
+    try:
+        return read_source_layer(task.source, task.index)
+    except pdfium.PdfiumError as e:
+        # Not worth failing the page over: it is rendered and OCRed, and a page that cannot be rendered either
+        # then fails with render's own clear message.
+        log.warning("page %d: its text could not be read (%s): it is OCRed", task.page, e)
+        return NO_LAYER
 
 
 def keep_page_text(task: PageTask, layer: TextLayer) -> PageResult:
