@@ -14,7 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,7 +28,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "tick.json"
 
 
 def make_jobs(paths: DataPaths, finished: int, active: int) -> None:
-    later = format_time(datetime.now(UTC) + timedelta(hours=1))
+    later = time.time() + 3600
     for i in range(finished + active):
         key = f"job{i:07d}"
         job = new_job(key, {"name": f"{key}.pdf", "path": "source.pdf", "sha256": "0" * 64, "bytes": 1000})
@@ -38,7 +38,7 @@ def make_jobs(paths: DataPaths, finished: int, active: int) -> None:
             else:
                 record_failure(job, {"type": "BadDocument", "message": "not a PDF", "retryable": False})
         else:
-            job.next_attempt_at = later  # retry scheduled: active, but nothing to dispatch
+            job.next_attempt_unix_s = later  # retry scheduled: active, but nothing to dispatch
         folder = paths.job_dir(key)
         folder.mkdir(parents=True)
         (folder / "state.json").write_bytes(job.to_bytes())

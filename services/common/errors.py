@@ -42,6 +42,10 @@ class StageFailed(PipelineError):
     http_status = 500
 
 
+class StageTimeout(StageFailed):
+    """A stage service did not answer within the caller's timeout (it may still be working on the job)."""
+
+
 class ServiceUnavailable(PipelineError):
     """A stage service could not be reached at all: the job waits, its attempts are not used up."""
 
@@ -61,3 +65,15 @@ class CallAbandoned(PipelineError):
 
     retryable = True
     http_status = 504
+
+
+def error_type_named(name: str) -> type[PipelineError] | None:
+    """The error class a service named in an answer (`{"error": {"type": name}}`), or None if it is not ours."""
+    return _ERROR_TYPES.get(name)
+
+
+def _subclasses(cls: type[PipelineError]) -> list[type[PipelineError]]:
+    return [cls] + [sub for direct in cls.__subclasses__() for sub in _subclasses(direct)]
+
+
+_ERROR_TYPES = {cls.__name__: cls for cls in _subclasses(PipelineError)}

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from .clock import now_iso
+from .clock import from_epoch, now_iso, parse_time
 
 SCHEMA_VERSION = 1
 JOB_KEY_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
@@ -59,7 +59,8 @@ class Job:
     attempt: int = 1
     created_at: str = field(default_factory=now_iso)
     updated_at: str = ""
-    next_attempt_at: str | None = None
+    # When a scheduled retry is due, in Unix seconds: the one form the program uses (state.json shows RFC 3339).
+    next_attempt_unix_s: float | None = None
     error: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
@@ -68,6 +69,10 @@ class Job:
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    def is_due(self, now_unix_s: float) -> bool:
+        """Queued, and its scheduled retry (if any) has come."""
+        return self.state is JobState.QUEUED and (self.next_attempt_unix_s or 0.0) <= now_unix_s
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -81,8 +86,8 @@ class Job:
             "input": self.input,
             "history": self.history,
         }
-        if self.next_attempt_at is not None:
-            doc["nextAttemptAt"] = self.next_attempt_at
+        if self.next_attempt_unix_s is not None:
+            doc["nextAttemptAt"] = from_epoch(self.next_attempt_unix_s)
         if self.error is not None:
             doc["error"] = self.error
         if self.result is not None:
@@ -104,7 +109,7 @@ class Job:
             attempt=int(doc["attempt"]),
             created_at=doc["createdAt"],
             updated_at=doc["updatedAt"],
-            next_attempt_at=doc.get("nextAttemptAt"),
+            next_attempt_unix_s=parse_time(doc["nextAttemptAt"]).timestamp() if doc.get("nextAttemptAt") else None,
             error=doc.get("error"),
             history=list(doc.get("history", [])),
             result=doc.get("result"),
@@ -129,26 +134,35 @@ def _transition(job: Job, state: JobState, stage: Stage, attempt: int, note: str
 
 
 def mark_running(job: Job) -> None:
-    job.next_attempt_at = None
+    job.next_attempt_unix_s = None
     job.stage_info.setdefault(job.stage.value.lower(), {})["startedAt"] = now_iso()
     _transition(job, JobState.RUNNING, job.stage, job.attempt)
 
 
-def requeue(job: Job, note: str, next_attempt_at: str | None = None) -> None:
-    """Back to QUEUED on the same attempt: the attempt never really ran (service down, orchestrator restart)."""
-    job.next_attempt_at = next_attempt_at
+def requeue(job: Job, note: str) -> None:
+    """Back to QUEUED on the same attempt, due now: the call was cut short by an orchestrator restart."""
+    job.next_attempt_unix_s = None
     _transition(job, JobState.QUEUED, job.stage, job.attempt, note)
 
 
-def schedule_retry(job: Job, error: dict[str, Any], next_attempt_at: str) -> None:
+def postpone(job: Job, error: dict[str, Any], next_attempt_unix_s: float, note: str) -> None:
+    """Back to QUEUED on the same attempt, due later: the service or the disk was at fault, not the job."""
     job.error = error
-    job.next_attempt_at = next_attempt_at
+    job.next_attempt_unix_s = next_attempt_unix_s
+    _transition(job, JobState.QUEUED, job.stage, job.attempt, note)
+
+
+def schedule_retry(job: Job, error: dict[str, Any], next_attempt_unix_s: float) -> None:
+    """Back to QUEUED on the next attempt of the same stage, due at `next_attempt_unix_s`."""
+    job.error = error
+    job.next_attempt_unix_s = next_attempt_unix_s
     _transition(job, JobState.QUEUED, job.stage, job.attempt + 1, f"retry after {error['type']}")
 
 
 def record_failure(job: Job, error: dict[str, Any]) -> None:
+    """ERROR, final: `error` says why (kept in state.json)."""
     job.error = error
-    job.next_attempt_at = None
+    job.next_attempt_unix_s = None
     _transition(job, JobState.ERROR, job.stage, job.attempt, error["type"])
 
 

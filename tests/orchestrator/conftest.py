@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 
 from services.common.paths import DataPaths
 from services.orchestrator.app import Config, Orchestrator
-from tests.conftest import free_port
+from services.orchestrator.app.dispatch import Dispatcher, run_now, run_on_thread
+from tests.conftest import free_port, is_healthy, wait_for
 
 
 @pytest.fixture
@@ -18,10 +22,11 @@ def data_paths(tmp_path):
 
 @pytest.fixture
 def make_orchestrator(data_paths):
-    """Build a started orchestrator on a temp data folder; stage services default to closed ports."""
+    """`create(threaded=False, **config)`: a started orchestrator on a temp data folder; stage services default to
+    closed ports. Stage calls run inside the tick that dispatches them (synchronous) unless `threaded`."""
     made = []
 
-    def create(**overrides):
+    def create(threaded=False, **overrides):
         config = Config(
             paths=data_paths,
             prep_url=f"http://127.0.0.1:{free_port()}",
@@ -30,7 +35,8 @@ def make_orchestrator(data_paths):
             retry_base_s=0.05,
             min_free_disk_mb=0,
         )
-        orchestrator = Orchestrator(dataclasses.replace(config, **overrides))
+        config = dataclasses.replace(config, **overrides)
+        orchestrator = Orchestrator(config, Dispatcher(config, run_on_thread if threaded else run_now))
         orchestrator.start()
         made.append(orchestrator)
         return orchestrator
@@ -38,3 +44,24 @@ def make_orchestrator(data_paths):
     yield create
     for orchestrator in made:
         orchestrator.dispatcher.wait_idle(5)
+
+
+@pytest.fixture
+def start_prep(tmp_path):
+    """`create(**env)`: a real prep service process on a free loopback port; returns its URL. Stopped after."""
+    procs = []
+
+    def create(**env):
+        port = free_port()
+        full_env = {**os.environ, "PREP_HOST": "127.0.0.1", "PREP_PORT": str(port), "PREP_WORKERS": "1", **env}
+        log_file = open(tmp_path / f"prep-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([sys.executable, "-m", "services.prep"], env=full_env, stdout=log_file, stderr=log_file)
+        procs.append((proc, log_file))
+        wait_for(lambda: proc.poll() is None and is_healthy(port), timeout_s=30, what="prep /healthz")
+        return f"http://127.0.0.1:{port}"
+
+    yield create
+    for proc, log_file in procs:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log_file.close()

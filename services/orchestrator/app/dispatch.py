@@ -1,7 +1,8 @@
 """Stage calls on worker threads: the tick starts them and later collects their results, never waiting.
 
 Threads are daemons so a stop never hangs on a slow call: an interrupted call leaves its job RUNNING
-on disk, and the next start dispatches it again (stage work is idempotent).
+on disk, and the next start dispatches it again (stage work is idempotent). Tests pass `run_now` instead of
+`run_on_thread`: each call then runs inside `start()`, and its result is collected by the next tick.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import contextvars
 import logging
 import queue
-import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.common.job import Job, Stage
+from services.common.job import Job, JobState, Stage
 from services.common.logs import bind_job
 from services.common.stage_api import OCR_PATH, PREP_PATH
 
@@ -27,9 +28,17 @@ log = logging.getLogger(__name__)
 PROBE_INTERVAL_MAX_S = 15.0
 
 
-def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
-    """Exponential backoff with full jitter between 50% and 150%, so retries of many jobs spread out."""
-    return float(min(max_s, base_s * 2.0 ** max(0, attempt - 1)) * random.uniform(0.5, 1.5))
+# Runs one stage call (a blocking function) somewhere; the name is the thread's, for debuggers and tracebacks.
+Runner = Callable[[Callable[[], None], str], None]
+
+
+def run_on_thread(call: Callable[[], None], name: str) -> None:
+    threading.Thread(target=call, name=name, daemon=True).start()
+
+
+def run_now(call: Callable[[], None], name: str) -> None:
+    """Synchronous: the call is over when `Dispatcher.start()` returns (for tests and benchmarks)."""
+    call()
 
 
 @dataclass(slots=True)
@@ -38,6 +47,10 @@ class Finished:
     stage: Stage
     attempt: int
     result: StageResult
+
+    def is_for(self, job: Job) -> bool:
+        """Whether this answers the call the job is waiting for (not a stale one for a job that moved on)."""
+        return job.state is JobState.RUNNING and (job.stage, job.attempt) == (self.stage, self.attempt)
 
 
 class ServiceHealth:
@@ -49,20 +62,18 @@ class ServiceHealth:
         self.next_probe_at = 0.0
         self._probes = 0
 
-    @property
-    def is_down(self) -> bool:
-        return self.down_since is not None
-
     def may_dispatch(self, now: float) -> bool:
+        """Always while the service answers; during an outage, only when the next probe is due."""
         return self.down_since is None or now >= self.next_probe_at
 
     def probe_started(self, now: float) -> None:
+        """During an outage, the next probe waits twice as long as the last (up to PROBE_INTERVAL_MAX_S)."""
         if self.down_since is not None:
             self._probes += 1
             self.next_probe_at = now + min(PROBE_INTERVAL_MAX_S, 2.0**self._probes)
 
-    def record(self, outcome: Outcome, message: str) -> None:
-        now = time.monotonic()
+    def record(self, outcome: Outcome, message: str, now: float) -> None:
+        """Note a call's outcome (`now` on the monotonic clock): an outage starts or ends here."""
         if outcome is Outcome.UNAVAILABLE:
             if self.down_since is None:
                 self.down_since, self._probes = now, 0
@@ -84,8 +95,11 @@ class ServiceHealth:
 
 
 class Dispatcher:
-    def __init__(self, config: Config) -> None:
+    """Starts stage calls within PREP_CONCURRENCY and OCR_CONCURRENCY and hands back their results."""
+
+    def __init__(self, config: Config, run: Runner = run_on_thread) -> None:
         self.config = config
+        self._run = run
         self.health = {
             Stage.PREP: ServiceHealth("prep", config.prep_url),
             Stage.OCR: ServiceHealth("ocr", config.ocr_url),
@@ -108,13 +122,11 @@ class Dispatcher:
         self.health[stage].probe_started(time.monotonic())
         url, payload, timeout_s = self._request_for(job)
         ctx = contextvars.copy_context()
-        thread = threading.Thread(
-            target=ctx.run,
-            args=(self._call, job.job_key, stage, job.attempt, url, payload, timeout_s),
-            name=f"{stage.value.lower()}-{job.job_key[:12]}",
-            daemon=True,
+        key, attempt = job.job_key, job.attempt
+        self._run(
+            lambda: ctx.run(self._call, key, stage, attempt, url, payload, timeout_s),
+            f"{stage.value.lower()}-{key[:12]}",
         )
-        thread.start()
 
     def _request_for(self, job: Job) -> tuple[str, dict[str, object], float]:
         if job.stage is Stage.PREP:
@@ -141,7 +153,7 @@ class Dispatcher:
             except queue.Empty:
                 return done
             self.running[item.stage].discard(item.job_key)
-            self.health[item.stage].record(item.result.outcome, item.result.error.get("message", ""))
+            self.health[item.stage].record(item.result.outcome, item.result.error.get("message", ""), time.monotonic())
             done.append(item)
 
     def wait_idle(self, timeout_s: float) -> list[Finished]:
