@@ -92,12 +92,23 @@ POINTS_PER_INCH = 72.0
 INVISIBLE = 3  # PDF text render mode: neither fill nor stroke, how OCR layers are drawn
 
 
-def _add_text_lines(doc, page, lines: Sequence[str], size_pt: float, invisible: bool, top_pt: float, pitch_pt: float):
+def _embedded_font(doc, font_file: Path):
     import ctypes
 
     import pypdfium2.raw as pdfium_c
 
-    font = pdfium_c.FPDFText_LoadStandardFont(doc.raw, b"Helvetica")
+    data = font_file.read_bytes()
+    buffer = (ctypes.c_ubyte * len(data)).from_buffer_copy(data)
+    return pdfium_c.FPDFText_LoadFont(doc.raw, buffer, len(data), pdfium_c.FPDF_FONT_TRUETYPE, 1)
+
+
+def _add_text_lines(doc, page, lines: Sequence[str], size_pt: float, invisible: bool, top_pt: float, pitch_pt: float,
+                    font=None):  # fmt: skip
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    font = font or pdfium_c.FPDFText_LoadStandardFont(doc.raw, b"Helvetica")
     for n, line in enumerate(lines):
         obj = pdfium_c.FPDFPageObj_CreateTextObj(doc.raw, font, size_pt)
         text = ctypes.create_string_buffer((line + "\0").encode("utf-16-le"))
@@ -109,15 +120,22 @@ def _add_text_lines(doc, page, lines: Sequence[str], size_pt: float, invisible: 
     pdfium_c.FPDFPage_GenerateContent(page.raw)
 
 
-def write_text_pdf(path: Path, pages: Sequence[Sequence[str]], size_pt: float = 14) -> Path:
-    """A born-digital PDF: each page's lines as visible Helvetica text on an A5 page, no image."""
+def write_text_pdf(
+    path: Path, pages: Sequence[Sequence[str]], size_pt: float = 14, font_file: Path | None = None
+) -> Path:
+    """A born-digital PDF: each page's lines as visible text on an A5 page, no image.
+
+    In Helvetica (a standard font, not embedded), or in the TrueType `font_file`, embedded once and shared by
+    every page as PDF writers do.
+    """
     import pypdfium2 as pdfium
 
     doc = pdfium.PdfDocument.new()
+    font = _embedded_font(doc, font_file) if font_file else None
     width_pt, height_pt = (PAGE_SIZE[0] * POINTS_PER_INCH / DPI, PAGE_SIZE[1] * POINTS_PER_INCH / DPI)
     for lines in pages:
         page = doc.new_page(width_pt, height_pt)
-        _add_text_lines(doc, page, lines, size_pt, invisible=False, top_pt=height_pt - 36, pitch_pt=size_pt * 1.6)
+        _add_text_lines(doc, page, lines, size_pt, False, height_pt - 36, size_pt * 1.6, font)
     doc.save(path)
     doc.close()
     return path

@@ -21,8 +21,9 @@ MANIFEST_VERSION = 1
 DEFAULT_PAGE_DPI = 300.0
 SHOWN_PATH = f"{PAGES_DIR}/{PAGES_MANIFEST}"
 # Where a page's text comes from: Tesseract on the PNG, or the text the PDF page already has (its `file` is then
-# the original page as a one-page PDF). What prep found on the page: no text, an invisible (OCR) layer, or
-# visible (born-digital) text; see services/prep/app/textlayer.py.
+# the job's source document, of which it is page `page`: never copied, so pages sharing fonts share them in
+# document.pdf too). What prep found on the page: no text, an invisible (OCR) layer, or visible (born-digital)
+# text; see services/prep/app/textlayer.py.
 TEXT_OCR, TEXT_EXISTING = "ocr", "existing"
 TEXT_SOURCES = (TEXT_OCR, TEXT_EXISTING)
 LAYER_NONE = "none"
@@ -31,7 +32,11 @@ TEXT_LAYERS = (LAYER_NONE, "invisible", "visible")
 
 @dataclass(frozen=True, slots=True)
 class ManifestPage:
-    """One prepared page: its file (a plain name inside `pages/`), its size in pixels and resolution, its text."""
+    """One prepared page: its file, its size in pixels and resolution, and where its text comes from.
+
+    `file` is a plain name inside `pages/` (the PNG), or for a page that keeps its own text (`text` existing) the
+    source's name inside the job folder: see `page_file`.
+    """
 
     page: int
     file: str
@@ -125,6 +130,11 @@ class PagesManifest:
         return cls(pages, source, tuple(str(w) for w in warnings))
 
 
+def page_file(pages_dir: Path, page: ManifestPage) -> Path:
+    """Where the page's file is: `pages/<file>`, or `<job>/<file>` (the source) for a page keeping its text."""
+    return (pages_dir.parent if page.text == TEXT_EXISTING else pages_dir) / page.file
+
+
 def manifest_path(pages_dir: Path) -> Path:
     return pages_dir / PAGES_MANIFEST
 
@@ -155,6 +165,6 @@ def read_complete_manifest(pages_dir: Path) -> PagesManifest | None:
     if manifest.source is None or manifest.source.pages != len(manifest.pages):
         return None
     for page in manifest.pages:
-        if "/" in page.file or not (pages_dir / page.file).is_file():
+        if "/" in page.file or not page_file(pages_dir, page).is_file():
             return None
     return manifest

@@ -50,8 +50,7 @@ def _image_page_pdf(spec: PageSpec) -> bytes | None:
 
 def _append_unrecognised(doc: pdfium.PdfDocument, spec: PageSpec) -> None:
     # The reader keeps the page count and order of the original, with the image when there is one to show.
-    # A page that keeps its own text is already a PDF page: the original, text and all.
-    data = spec.image.read_bytes() if spec.text == TEXT_EXISTING and spec.image.is_file() else _image_page_pdf(spec)
+    data = _image_page_pdf(spec)
     if data is None:
         size = spec.size_pt if spec.width and spec.height else A4_PT
         doc.new_page(*size).close()
@@ -63,16 +62,39 @@ def _append_unrecognised(doc: pdfium.PdfDocument, spec: PageSpec) -> None:
         src.close()
 
 
+def _import(doc: pdfium.PdfDocument, path: Path, indices: list[int] | None = None) -> None:
+    src = pdfium.PdfDocument(path)
+    try:
+        doc.import_pages(src, indices)
+    finally:
+        src.close()
+
+
+def _runs(specs: Sequence[PageSpec]) -> list[list[PageSpec]]:
+    """Consecutive pages kept from the same source, together; every other page alone."""
+    runs: list[list[PageSpec]] = []
+    for spec in specs:
+        previous = runs[-1][-1] if runs else None
+        kept = spec.text == TEXT_EXISTING
+        if kept and previous is not None and previous.text == TEXT_EXISTING and previous.image == spec.image:
+            runs[-1].append(spec)
+        else:
+            runs.append([spec])
+    return runs
+
+
 def _merge(doc: pdfium.PdfDocument, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:
-    for spec, result in zip(specs, results, strict=True):
-        if not result.ok:
-            _append_unrecognised(doc, spec)
-            continue
-        src = pdfium.PdfDocument(pdf_path(out_dir, spec.page))
-        try:
-            doc.import_pages(src)
-        finally:
-            src.close()
+    ok = {result.page: result.ok for result in results}
+    for run in _runs(specs):
+        first = run[0]
+        if first.text == TEXT_EXISTING:
+            # Straight from the source, a run in one import: pages sharing fonts or images keep sharing them
+            # (one import per page would copy them into every page). Its text was never at stake: kept either way.
+            _import(doc, first.image, [spec.page - 1 for spec in run])
+        elif ok[first.page]:
+            _import(doc, pdf_path(out_dir, first.page))
+        else:
+            _append_unrecognised(doc, first)
 
 
 def save_pdf(target: Path, out_dir: Path, specs: Sequence[PageSpec], results: Sequence[PageResult]) -> None:

@@ -1,8 +1,8 @@
 """A page that keeps its own text (prep found a text layer, PREP_EXISTING_TEXT): outputs without recognition.
 
-Prep hands over the original page as a one-page PDF; here its characters are read with PDFium, walked into lines
-and words with their boxes, and written as the page's .txt, .hocr and .pdf (the original page itself, so the
-searchable PDF keeps it exactly, fonts and vector text included), then the page's .json, last as always.
+The page's characters are read from the source PDF with PDFium, walked into lines and words with their boxes,
+and written as the page's .txt and .hocr, then its .json, last as always. No page PDF: document.pdf takes the
+original page straight from the source (see document.py), fonts and vector text as they were.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from services.common.atomic import atomic_write_bytes
 from services.common.manifest import TEXT_EXISTING
 
 from .hocr import Box, Word, render_hocr, union
-from .page import PageResult, PageTask, hocr_path, pdf_path, text_path, write_result
+from .page import PageResult, PageTask, hocr_path, text_path, write_result
 
 POINTS_PER_INCH = 72.0
 
@@ -56,11 +56,11 @@ class _Walk:
                 self._boxes.append((0, 0, 0, 0))
 
 
-def read_words(pdf: Path, dpi: float) -> tuple[tuple[int, int], list[list[Word]]]:
-    """The page's size in pixels at `dpi` and its lines of words (boxes in those pixels, origin top left)."""
+def read_words(pdf: Path, index: int, dpi: float) -> tuple[tuple[int, int], list[list[Word]]]:
+    """Page `index`'s size in pixels at `dpi` and its lines of words (boxes in those pixels, origin top left)."""
     doc = pdfium.PdfDocument(pdf)
     try:
-        page = doc[0]
+        page = doc[index]
         width_pt, height_pt = page.get_size()
         scale = dpi / POINTS_PER_INCH
         textpage = page.get_textpage()
@@ -79,11 +79,10 @@ def read_words(pdf: Path, dpi: float) -> tuple[tuple[int, int], list[list[Word]]
 def write_existing(task: PageTask) -> PageResult:
     """Outputs of a page whose text is taken from the PDF; no Tesseract involved."""
     started = time.perf_counter()
-    size_px, lines = read_words(task.image, task.dpi)
+    size_px, lines = read_words(task.image, task.page - 1, task.dpi)
     text = "\n".join(" ".join(w.text for w in line) for line in lines)
     atomic_write_bytes(text_path(task.out_dir, task.page), (text + "\n" if text else "").encode("utf-8"))
     atomic_write_bytes(hocr_path(task.out_dir, task.page), render_hocr(size_px, task.dpi, lines).encode())
-    atomic_write_bytes(pdf_path(task.out_dir, task.page), task.image.read_bytes())
     result = PageResult(
         page=task.page,
         ok=True,

@@ -11,7 +11,7 @@ import orjson
 
 from services.common.atomic import atomic_write_bytes
 from services.common.logs import JobContext
-from services.common.manifest import DEFAULT_PAGE_DPI, LAYER_NONE, TEXT_OCR, read_manifest
+from services.common.manifest import DEFAULT_PAGE_DPI, LAYER_NONE, TEXT_EXISTING, TEXT_OCR, read_manifest
 from services.common.paths import file_in_job
 from services.common.stage_api import PAGES_DIR, page_name
 
@@ -23,7 +23,7 @@ POINTS_PER_INCH = 72.0
 class PageSpec:
     """A page prep made, as OCR needs it: its image inside the job folder, size and resolution, its text source.
 
-    When `text` is `existing`, `image` is the original page as a one-page PDF whose own text is used.
+    When `text` is `existing`, `image` is the job's source PDF, whose page `page` keeps its own text.
     """
 
     page: int
@@ -43,7 +43,15 @@ def page_specs(job_dir: Path) -> list[PageSpec]:
     """The pages of prep's manifest in page order; BadRequest when it is missing or not one prep writes."""
     manifest = read_manifest(job_dir / PAGES_DIR)
     return [
-        PageSpec(p.page, file_in_job(job_dir, f"{PAGES_DIR}/{p.file}"), p.width, p.height, p.dpi, p.text, p.text_layer)
+        PageSpec(
+            p.page,
+            file_in_job(job_dir, p.file if p.text == TEXT_EXISTING else f"{PAGES_DIR}/{p.file}"),
+            p.width,
+            p.height,
+            p.dpi,
+            p.text,
+            p.text_layer,
+        )  # fmt: skip
         for p in manifest.pages
     ]
 
@@ -137,6 +145,8 @@ def read_done(out_dir: Path, page: int) -> PageResult | None:
         return None
     if not result.ok or result.page != page:
         return None
-    if not all(path(out_dir, page).is_file() for path in (text_path, pdf_path, hocr_path)):
+    # A page that kept its own text has no page PDF: document.pdf takes the page from the source.
+    outputs = (text_path, hocr_path) if result.text == TEXT_EXISTING else (text_path, pdf_path, hocr_path)
+    if not all(path(out_dir, page).is_file() for path in outputs):
         return None
     return result

@@ -23,8 +23,6 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from services.common.atomic import atomic_output
-
 # An image covering at least this share of the page makes it a scanned page.
 SCAN_IMAGE_COVER = 0.5
 # On a scanned page, text confined to a band under a fifth of the page height is a header, footer or stamp.
@@ -55,6 +53,7 @@ class TextLayer:
     kind: LayerKind
     chars: int  # non-blank characters of the page's text objects
     scanned: bool  # an image covers most of the page
+    size_pt: tuple[float, float] = (0.0, 0.0)
 
 
 NO_LAYER = TextLayer(LayerKind.NONE, 0, False)
@@ -110,10 +109,9 @@ def read_text_layer(page: pdfium.PdfPage) -> TextLayer:
         textpage.close()
     scanned = cover >= SCAN_IMAGE_COVER
     counts = chars > 0 and (not scanned or (spread >= MIN_SCAN_TEXT_SPREAD and chars >= MIN_SCAN_TEXT_CHARS))
-    if not counts:
-        return TextLayer(LayerKind.NONE, chars, scanned)
+    width_pt, height_pt = page.get_size()
     kind = LayerKind.INVISIBLE if 2 * invisible >= chars else LayerKind.VISIBLE
-    return TextLayer(kind, chars, scanned)
+    return TextLayer(kind if counts else LayerKind.NONE, chars, scanned, (float(width_pt), float(height_pt)))
 
 
 def read_source_layer(source: Path, index: int) -> TextLayer:
@@ -123,21 +121,3 @@ def read_source_layer(source: Path, index: int) -> TextLayer:
         return read_text_layer(doc[index])
     finally:
         doc.close()
-
-
-def write_page_pdf(source: Path, index: int, out_path: Path) -> tuple[float, float]:
-    """Page `index` of `source` alone as a one-page PDF (atomically); returns its size in points.
-
-    The page is copied, not redrawn: its fonts, vector text and images stay as they were.
-    """
-    src = pdfium.PdfDocument(str(source))
-    page_pdf = pdfium.PdfDocument.new()
-    try:
-        width_pt, height_pt = src.get_page_size(index)
-        page_pdf.import_pages(src, [index])
-        with atomic_output(out_path) as tmp:
-            page_pdf.save(tmp)
-        return float(width_pt), float(height_pt)
-    finally:
-        page_pdf.close()
-        src.close()

@@ -20,13 +20,12 @@ from PIL import Image
 from services.common.atomic import remove_temp_files
 from services.common.logs import JobContext, bind_job_context, configure_logging
 from services.common.manifest import TEXT_EXISTING
-from services.common.stage_api import page_name
 
 from .normalise import normalise_page
 from .page import PageResult, PageTask, read_done, write_page
 from .render import POINTS_PER_INCH, Limits, count_pages, render_page
 from .sniff import Format, sniff_file
-from .textlayer import NO_LAYER, TextLayer, TextMode, read_source_layer, reuses_text, write_page_pdf
+from .textlayer import NO_LAYER, TextLayer, TextMode, read_source_layer, reuses_text
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +72,17 @@ def _text_layer(task: PageTask) -> TextLayer:
 
 
 def keep_page_text(task: PageTask, layer: TextLayer) -> PageResult:
-    """A page that keeps its own text: the original page as `page-NNNN.pdf`, no rendering, no OCR to come."""
-    name = page_name(task.page, ".pdf")
-    width_pt, height_pt = write_page_pdf(task.source, task.index, task.out_dir / name)
+    """A page that keeps its own text: nothing rendered, nothing written; its manifest entry names the source.
+
+    Not even a one-page copy: copies of pages that share fonts would each carry them (20 pages of a born-digital
+    PDF with one embedded font made a document.pdf 20 times the source's size).
+    """
+    width_pt, height_pt = layer.size_pt
     scale = task.limits.dpi / POINTS_PER_INCH
     log.debug("page %d keeps its own text (%s, %d characters)", task.page, layer.kind, layer.chars)
     return PageResult(
-        task.page, name, round(width_pt * scale), round(height_pt * scale), float(task.limits.dpi), 0.0,
-        text=TEXT_EXISTING, text_layer=layer.kind.value,
+        task.page, task.source.name, round(width_pt * scale), round(height_pt * scale), float(task.limits.dpi),
+        0.0, text=TEXT_EXISTING, text_layer=layer.kind.value,
     )  # fmt: skip
 
 
