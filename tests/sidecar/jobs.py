@@ -1,5 +1,6 @@
 """Jobs moved along by the orchestrator's own verbs (services/common/job.py), so tests see real state.json shapes."""
 
+from services.common.clock import parse_time
 from services.common.job import (
     Job,
     complete_ocr,
@@ -34,7 +35,9 @@ def done(key: str, prep_s: float = 1.5, ocr_s: float = 4.0, pages: int = 2, conf
 def retried(key: str, error_type: str = "StageTimeout") -> Job:
     job = received(key)
     mark_running(job)
-    schedule_retry(job, {"type": error_type, "message": "slow", "retryable": True}, job.updated_at)
+    schedule_retry(
+        job, {"type": error_type, "message": "slow", "retryable": True}, parse_time(job.updated_at).timestamp()
+    )
     return job
 
 

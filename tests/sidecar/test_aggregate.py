@@ -1,5 +1,6 @@
 import itertools
 
+from services.common.clock import parse_time
 from sidecar.aggregate import Aggregates, Histogram
 from sidecar.index import JobIndex
 from sidecar.state_file import parse_state
@@ -50,7 +51,9 @@ def test_each_failed_attempt_counts_even_after_the_next_attempt_replaces_it():
     mark_running(job)
     put(index, job)  # the retry's record of the failed attempt is gone from state.json
     job.stage_info["prep"]["startedAt"] = job.updated_at
-    schedule_retry(job, {"type": "StageTimeout", "message": "slow", "retryable": True}, job.updated_at)
+    schedule_retry(
+        job, {"type": "StageTimeout", "message": "slow", "retryable": True}, parse_time(job.updated_at).timestamp()
+    )
     put(index, job)
     assert aggregates.retries["prep", "StageTimeout"] == 2
     assert aggregates.stage_durations["prep", "retry"].count == 2
