@@ -145,6 +145,26 @@ def _cost_table(total: dict[str, Row], causes: dict[str, dict[str, Row]]) -> lis
     return lines
 
 
+def targets(total: dict[str, Row]) -> list[str]:
+    """The issue's targets for the pipeline against OCRmyPDF --deskew --clean --rotate-pages, from this run."""
+    ours, clean = total.get(PIPELINE_NAME), next((v for k, v in total.items() if "--clean" in k), None)
+    if ours is None or clean is None or None in (ours["cer"], clean["cer"], ours["pages_per_s"], clean["pages_per_s"]):
+        return []
+    checks = [
+        ("CER at most 0.9x OCRmyPDF clean's", float(str(ours["cer"])) <= 0.9 * float(str(clean["cer"])),
+         f"{_pct(ours['cer'])} vs 0.9 x {_pct(clean['cer'])}"),
+        ("keyword recall at least OCRmyPDF clean's",
+         float(str(ours["keyword_recall"])) >= float(str(clean["keyword_recall"])),
+         f"{_pct(ours['keyword_recall'])} vs {_pct(clean['keyword_recall'])}"),
+        ("every file DONE", ours["done"] == ours["files"], f"{ours['done']}/{ours['files']}"),
+        ("pages/s at least 4x OCRmyPDF clean's",
+         float(str(ours["pages_per_s"])) >= 4 * float(str(clean["pages_per_s"])), _speed_ratio(ours, clean)),
+    ]  # fmt: skip
+    return ["| target | met | measured |", "| --- | --- | --- |"] + [
+        f"| {name} | {'yes' if met else 'NO'} | {measured} |" for name, met, measured in checks
+    ]
+
+
 def markdown(report: dict[str, object]) -> str:
     total: dict[str, Row] = report["totals"]  # type: ignore[assignment]
     causes: dict[str, dict[str, Row]] = report["causes"]  # type: ignore[assignment]
@@ -160,6 +180,7 @@ def markdown(report: dict[str, object]) -> str:
             f"{_pct(agg['cer_loose'])} | {_pct(agg['keyword_recall'])} | {_rate(agg['pages_per_s'])} | "
             f"{_speed_ratio(agg, clean)} |"
         )
+    out += ["", *targets(total)]
     out += ["", "| cause (files) | system | pages | CER | keyword recall | pages/s |"]
     out.append("| --- | --- | ---: | ---: | ---: | ---: |")
     for cause, per_system in causes.items():
