@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from services.common.clock import from_epoch
-from services.common.job import JobState
 from services.common.liveness import is_stale, last_tick_unix_s, stale_after_s
+from services.common.metrics import JOBS_BY_STATE, LAST_TICK_AT, ORCHESTRATOR_FIELDS
 
 from .aggregate import Aggregates
 from .aggregate_view import JSON_FIELDS, aggregates_json
@@ -21,21 +21,9 @@ from .index import JobIndex
 from .metrics_file import MetricsFile, MetricsFileReader
 from .status import SidecarStatus
 
-# From the index (live, always available): the jobs_* gauges.
-INDEX_FIELDS = {f"jobs_{state.value.lower()}": state.value for state in JobState}
-# From metrics.json (null while it is missing or corrupt): what only the orchestrator knows.
-ORCHESTRATOR_FIELDS = (
-    "disk_error",
-    "retries",
-    "pages_done",
-    "jobs_created",
-    "duplicates",
-    "stage_unavailable",
-    "prep_running",
-    "ocr_running",
-    "intake_paused",
-    "inbox_ignored",
-)
+# From the index (live, always available): the jobs_* gauges. From metrics.json (null while it is missing or
+# corrupt): ORCHESTRATOR_FIELDS, what only the orchestrator knows.
+INDEX_FIELDS = {name: state.value for state, name in JOBS_BY_STATE.items()}
 
 
 # Distinct bodies kept (metrics in each format, and /jobs pages by query string) until the sources change.
@@ -77,7 +65,7 @@ def orchestrator_liveness(current: MetricsFile) -> dict[str, Any]:
     doc = current.doc or {}
     last = last_tick_unix_s(doc)
     return {
-        "lastTickAt": None if last is None else from_epoch(last),
+        LAST_TICK_AT: None if last is None else from_epoch(last),
         "staleAfterS": stale_after_s(doc),
         "stale": current.status == "ok" and is_stale(doc),
     }

@@ -12,8 +12,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from services.common.job import JobState
+from services.common.job import JobState, Stage
 from services.common.liveness import last_tick_unix_s
+from services.common.metrics import (
+    DISK_ERROR,
+    DUPLICATES,
+    INBOX_IGNORED,
+    INTAKE_PAUSED,
+    JOBS_CREATED,
+    PAGES_DONE,
+    RETRIES,
+    RUNNING_BY_STAGE,
+    STAGE_UNAVAILABLE,
+    UPDATED_AT,
+)
 
 from .aggregate_view import aggregate_families
 from .facts import epoch_s
@@ -24,12 +36,12 @@ from .status import JOURNAL, POLLING, WATCH_MODES
 
 # metrics.json counter -> (Prometheus name without _total, help)
 _COUNTERS = {
-    "disk_error": ("ocr_disk_errors", "Writes refused by the jobs volume (orchestrator)."),
-    "retries": ("ocr_retries", "Stage attempts scheduled for retry (orchestrator)."),
-    "pages_done": ("ocr_pages_done", "Pages of DONE jobs (orchestrator)."),
-    "jobs_created": ("ocr_jobs_created", "Jobs created from the inbox (orchestrator)."),
-    "duplicates": ("ocr_duplicates", "Inbox files identical to an existing job (orchestrator)."),
-    "stage_unavailable": ("ocr_stage_unavailable", "Stage calls that found the service down (orchestrator)."),
+    DISK_ERROR: ("ocr_disk_errors", "Writes refused by the jobs volume (orchestrator)."),
+    RETRIES: ("ocr_retries", "Stage attempts scheduled for retry (orchestrator)."),
+    PAGES_DONE: ("ocr_pages_done", "Pages of DONE jobs (orchestrator)."),
+    JOBS_CREATED: ("ocr_jobs_created", "Jobs created from the inbox (orchestrator)."),
+    DUPLICATES: ("ocr_duplicates", "Inbox files identical to an existing job (orchestrator)."),
+    STAGE_UNAVAILABLE: ("ocr_stage_unavailable", "Stage calls that found the service down (orchestrator)."),
 }
 
 
@@ -71,7 +83,7 @@ class IndexCollector(Collector):
             "ocr_orchestrator_metrics_up", "1 when metrics.json was read and parsed.", value=current.status == "ok"
         )
         doc = current.doc or {}
-        if (updated_s := epoch_s(doc.get("updatedAt"))) is not None:
+        if (updated_s := epoch_s(doc.get(UPDATED_AT))) is not None:
             yield GaugeMetricFamily(
                 "ocr_orchestrator_metrics_updated_timestamp_seconds",
                 "When the orchestrator last wrote metrics.json (at least every METRICS_HEARTBEAT_S while it runs).",
@@ -81,21 +93,21 @@ class IndexCollector(Collector):
         for field, (name, help_text) in _COUNTERS.items():
             if (value := _number(doc.get(field))) is not None:
                 yield CounterMetricFamily(name, help_text, value=value)
-        if (ignored := _number(doc.get("inbox_ignored"))) is not None:
+        if (ignored := _number(doc.get(INBOX_IGNORED))) is not None:
             yield GaugeMetricFamily(
                 "ocr_inbox_ignored_entries", "Inbox entries ignored by design (folders, symlinks).", value=ignored
             )
         running = GaugeMetricFamily(
             "ocr_stage_calls_running", "Stage calls in flight (orchestrator).", labels=["stage"]
         )
-        for stage in ("prep", "ocr"):
-            if (value := _number(doc.get(f"{stage}_running"))) is not None:
-                running.add_metric([stage], value)
+        for stage in (Stage.PREP, Stage.OCR):
+            if (value := _number(doc.get(RUNNING_BY_STAGE[stage]))) is not None:
+                running.add_metric([stage.value.lower()], value)
         if running.samples:
             yield running
-        if isinstance(doc.get("intake_paused"), bool):
+        if isinstance(doc.get(INTAKE_PAUSED), bool):
             yield GaugeMetricFamily(
-                "ocr_intake_paused", "1 while intake and dispatch are paused.", value=doc["intake_paused"]
+                "ocr_intake_paused", "1 while intake and dispatch are paused.", value=doc[INTAKE_PAUSED]
             )
 
     def _liveness(self, current: MetricsFile) -> Iterator[Metric]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .clock import parse_time
+from .metrics import HEARTBEAT_S, LAST_TICK_AT, UPDATED_AT
 
 # Missed heartbeats before the orchestrator is called stale: one late write is a slow tick, three is a hang.
 STALE_AFTER_HEARTBEATS = 3
@@ -22,7 +23,7 @@ DEFAULT_HEARTBEAT_S = 5.0
 
 def last_tick_unix_s(doc: Mapping[str, Any]) -> float | None:
     """When the orchestrator last ticked (`lastTickAt`, else `updatedAt` of an older writer), in Unix seconds."""
-    for name in ("lastTickAt", "updatedAt"):
+    for name in (LAST_TICK_AT, UPDATED_AT):
         value = doc.get(name)
         if isinstance(value, str):
             try:
@@ -33,7 +34,7 @@ def last_tick_unix_s(doc: Mapping[str, Any]) -> float | None:
 
 
 def stale_after_s(doc: Mapping[str, Any]) -> float:
-    heartbeat = doc.get("heartbeatS")
+    heartbeat = doc.get(HEARTBEAT_S)
     heartbeat_s = float(heartbeat) if isinstance(heartbeat, int | float) and heartbeat > 0 else DEFAULT_HEARTBEAT_S
     return STALE_AFTER_HEARTBEATS * heartbeat_s + STALE_SLACK_S
 

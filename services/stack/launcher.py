@@ -21,7 +21,9 @@ from typing import Any
 
 import orjson
 
+from services.common.job import JobState
 from services.common.liveness import is_stale, stale_after_s, tick_age_s
+from services.common.metrics import DISK_ERROR, INTAKE_PAUSED, JOBS_BY_STATE, PAGES_DONE
 from services.common.paths import DataPaths
 from services.common.stage_api import DEFAULT_OCR_PORT, DEFAULT_PREP_PORT
 
@@ -94,12 +96,12 @@ def read_metrics(metrics_path: Path) -> dict[str, Any] | None:
 
 
 def progress_line(m: Mapping[str, Any]) -> str:
-    total = sum(int(m.get(k, 0)) for k in ("jobs_done", "jobs_error", "jobs_running", "jobs_queued"))
-    paused = " | PAUSED (disk)" if m.get("intake_paused") else ""
+    jobs = {state: int(m.get(name, 0)) for state, name in JOBS_BY_STATE.items()}
+    paused = " | PAUSED (disk)" if m.get(INTAKE_PAUSED) else ""
     return (
-        f"documents {m.get('jobs_done', 0)}/{total} done, {m.get('jobs_running', 0)} running, "
-        f"{m.get('jobs_queued', 0)} queued | pages {m.get('pages_done', 0)} | errors {m.get('jobs_error', 0)}"
-        f" | disk errors {m.get('disk_error', 0)}{paused}"
+        f"documents {jobs[JobState.DONE]}/{sum(jobs.values())} done, {jobs[JobState.RUNNING]} running, "
+        f"{jobs[JobState.QUEUED]} queued | pages {m.get(PAGES_DONE, 0)} | errors {jobs[JobState.ERROR]}"
+        f" | disk errors {m.get(DISK_ERROR, 0)}{paused}"
     )
 
 

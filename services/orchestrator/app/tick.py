@@ -24,11 +24,19 @@ from services.common.job import (
     schedule_retry,
 )
 from services.common.logs import bind_job
+from services.common.metrics import (
+    INTAKE_PAUSED,
+    JOBS_BY_STATE,
+    JOBS_CREATED,
+    PAGES_DONE,
+    RUNNING_BY_STAGE,
+    Counters,
+)
 
 from .config import Config
 from .dispatch import Dispatcher, Finished
 from .intake import Inbox
-from .metrics import Counters, MetricsWriter, counters_dict
+from .metrics import MetricsWriter
 from .policy import Action, Decision, decide
 from .stages import Outcome, StageResult
 from .store import JobStore
@@ -195,17 +203,13 @@ class Orchestrator:
         for job in self.store.active.values():
             states[job.state] += 1
         return {
-            "jobs_done": states[JobState.DONE],
-            "jobs_error": states[JobState.ERROR],
-            "jobs_running": states[JobState.RUNNING],
-            "jobs_queued": states[JobState.QUEUED],
-            "prep_running": len(self.dispatcher.running[Stage.PREP]),
-            "ocr_running": len(self.dispatcher.running[Stage.OCR]),
-            "intake_paused": self.paused,
+            **{name: states[state] for state, name in JOBS_BY_STATE.items()},
+            **{name: len(self.dispatcher.running[stage]) for stage, name in RUNNING_BY_STAGE.items()},
+            INTAKE_PAUSED: self.paused,
             # Derived from the jobs, so a kill between a state write and a metrics write cannot lose them.
-            "pages_done": self.store.pages_done,
-            "jobs_created": len(self.store),
-            **counters_dict(self.counters),
+            PAGES_DONE: self.store.pages_done,
+            JOBS_CREATED: len(self.store),
+            **self.counters.to_json(),
         }
 
     def _write_metrics(self) -> None:
