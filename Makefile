@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tesseract run test test-python lint format mypy all bench bench-real reliability reliability-long clean
+.PHONY: install tesseract test-tools run test test-python lint format mypy all bench bench-real reliability reliability-long clean
 
 install: $(STAMP) tesseract
 
@@ -23,8 +23,12 @@ run:
 	@$(MAKE) --no-print-directory install >&2
 	@$(VENV)/bin/ocr-stack up
 
-test: install
+test: install test-tools
 	$(PY) -m pytest -q
+
+# Prometheus, promtool, chromium and chromedriver for the monitoring and status-page tests (apt-get when root).
+test-tools:
+	@deploy/monitoring/ensure_test_tools.sh
 
 # The suite on another Python (e.g. `make test-python PY_OTHER=python3.12`), in its own venv; the reliability
 # suite is left to `make test`, it checks the services' behaviour, not the interpreter.

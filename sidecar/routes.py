@@ -15,6 +15,7 @@ from .event_route import events
 from .keys import INDEX, PROGRESS, PROMETHEUS, STATUS, VIEWS
 from .listing import list_jobs, parse_query
 from .metrics import orchestrator_state
+from .page import setup_page_routes
 
 JSON = "application/json"
 FORMATS = frozenset({"json", "prometheus", "openmetrics"})
@@ -116,3 +117,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
+    setup_page_routes(app)

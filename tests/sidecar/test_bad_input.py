@@ -3,6 +3,7 @@ import os
 
 import orjson
 import pytest
+import yarl
 
 from .conftest import eventually
 
@@ -31,7 +32,10 @@ async def sidecar(start_sidecar, write_job):
 
 @pytest.mark.parametrize("key", BAD_KEYS, ids=lambda k: k[:24])
 async def test_a_bad_key_gets_a_404_and_nothing_else(sidecar, key):
-    status, headers, body = await sidecar.get(f"/jobs/{key}", allow_redirects=False)
+    # encoded=True: sent as written; a client that normalised `/jobs/..` would ask for `/`, the status page.
+    url = yarl.URL(f"{sidecar.url}/jobs/{key}", encoded=True)
+    async with sidecar.session.get(url, allow_redirects=False) as response:
+        status, headers, body = response.status, response.headers, await response.read()
     assert status == 404
     assert headers["Content-Type"] == "application/json"
     assert orjson.loads(body)["error"]["type"] == "NotFound"
