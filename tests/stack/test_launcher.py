@@ -60,7 +60,9 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("make-run")
     data = root / "data"
     ports = {"PREP_PORT": free_port(), "OCR_PORT": free_port(), "ORCHESTRATOR_PORT": free_port()}
-    env = {k: v for k, v in os.environ.items() if k not in {"PREP_URL", "OCR_URL", "MAKEFLAGS", "MFLAGS"}}
+    # As at a terminal: inside `make test` the MAKE* variables would make this a sub-make, whose "Entering directory"
+    # lines go to stdout.
+    env = {k: v for k, v in os.environ.items() if k not in {"PREP_URL", "OCR_URL", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     env.update({k: str(v) for k, v in ports.items()})
     env.update(DATA_DIR=str(data), LOG_JSON="true", OCR_WORKERS="2", PREP_WORKERS="1", TICK_INTERVAL_S="0.2")
     env.update(MIN_FREE_DISK_MB="0", METRICS_HEARTBEAT_S=str(HEARTBEAT_S))
