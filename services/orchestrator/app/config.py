@@ -30,6 +30,7 @@ class Config:
     intake_batch: int = 200
     shutdown_grace_s: float = 10.0
     metrics_heartbeat_s: float = 5.0
+    lease_ttl_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -51,6 +52,7 @@ class Config:
             intake_batch=env_int(environ, "INTAKE_BATCH", 200, minimum=1),
             shutdown_grace_s=env_float(environ, "SHUTDOWN_GRACE_S", 10.0, minimum=0.0),
             metrics_heartbeat_s=env_float(environ, "METRICS_HEARTBEAT_S", 5.0, minimum=0.1),
+            lease_ttl_s=env_float(environ, "ORCHESTRATOR_LEASE_TTL_S", 30.0, minimum=1.0),
         )
 
     def to_log(self) -> dict[str, Any]:

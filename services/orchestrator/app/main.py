@@ -16,6 +16,7 @@ from services.common.errors import ConfigError
 from services.common.logs import configure_logging
 
 from .config import Config
+from .lease import Lease, LeaseLost
 from .tick import Orchestrator
 
 log = logging.getLogger(__name__)
@@ -33,17 +34,25 @@ def process_loop(config: Config | None = None, stop: threading.Event | None = No
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+    # One orchestrator per jobs volume: wait here while another holds the lease (see lease.py).
+    lease = Lease(config.paths.jobs_dir, config.lease_ttl_s)
+    if not lease.acquire(stop):
+        return
     orchestrator = Orchestrator(config)
-    orchestrator.start()
+    with lease.kept_in_background():
+        orchestrator.start()
     log.info("orchestrator started", extra={"pid": os.getpid(), "jobs": len(orchestrator.store)})
     while not stop.is_set():
         started = time.monotonic()
+        lease.keep()
         try:
             process_tick(orchestrator)
         except Exception:
             log.exception("tick failed; continuing")
         stop.wait(max(0.0, config.tick_interval_s - (time.monotonic() - started)))
-    orchestrator.shutdown()
+    with lease.kept_in_background():
+        orchestrator.shutdown()
+    lease.release()
 
 
 def main() -> None:
@@ -54,4 +63,9 @@ def main() -> None:
         log.error("invalid configuration: %s", e)
         sys.exit(2)
     log.info("orchestrator starting", extra={"config": config.to_log()})
-    process_loop(config)
+    try:
+        process_loop(config)
+    except LeaseLost as e:
+        # Exit without another write; a supervisor restarts us, and we wait for the lease like any newcomer.
+        log.error("stopping at once: %s", e, extra={"event": "lease_lost"})
+        sys.exit(3)
