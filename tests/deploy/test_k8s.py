@@ -35,6 +35,7 @@ CUSTOM_KINDS = {"ScaledObject": ScaledObject, "ServiceMonitor": ServiceMonitor}
 WORKLOADS = ("prep", "ocr", "orchestrator", "sidecar")
 # Variables of other programs than ours, which docs/configuration.md does not list.
 FOREIGN_ENV = {"OMP_THREAD_LIMIT"}
+PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "group_left", "group_right"}
 
 
 def kubectl() -> Path:
@@ -101,8 +102,14 @@ def exported_metrics(tmp_path_factory):
 
 
 def metric_names(promql: str) -> set[str]:
-    """The metric names of the selectors in a PromQL expression (every name we use has a `{...}` selector)."""
-    return set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", promql))
+    """The metric names in a PromQL expression: identifiers outside `{...}` and `by (...)`, not called."""
+    bare = re.sub(r"\{[^}]*\}", "", promql)
+    bare = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", bare)
+    return set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()", bare)) - PROMQL_WORDS
+
+
+def test_metric_names_finds_the_metrics_of_a_query():
+    assert metric_names('sum(a_b{x="1",y=~"z"}) by (ns) + sum(c) / rate(d_total[5m])') == {"a_b", "c", "d_total"}
 
 
 # --- rendered and valid -------------------------------------------------------------------------------------
