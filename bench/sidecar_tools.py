@@ -124,11 +124,30 @@ def get(port: int, path: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
         conn.close()
 
 
-def start_sidecar(data_dir: Path, port: int, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
+def start_sidecar(
+    data_dir: Path, port: int, log_path: Path, wrap: tuple[str, ...] = (), **env: str
+) -> subprocess.Popen[bytes]:
+    """`python -m sidecar` in its default configuration (JSON logs to a file), under `wrap` (an argv prefix)."""
     environ = {**os.environ, "DATA_DIR": str(data_dir), "ORCHESTRATOR_PORT": str(port), "SIDECAR_HOST": "127.0.0.1",
-               "SIDECAR_ACCESS_LOG": "false", "SIDECAR_RESCAN_S": "600", "LOG_JSON": "true", **env}  # fmt: skip
+               "LOG_JSON": "true", **env}  # fmt: skip
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "sidecar"], env=environ, cwd=ROOT, stdout=log, stderr=log)
+        return subprocess.Popen([*wrap, sys.executable, "-m", "sidecar"], env=environ, cwd=ROOT, stdout=log, stderr=log)
+
+
+def watch_limited(watches: int) -> tuple[str, ...]:
+    """An argv prefix: run in a user namespace of its own whose inotify watch limit is `watches`.
+
+    /proc/sys/user/max_inotify_watches counts only that namespace's watches, so the host's
+    fs.inotify.max_user_watches (shared by every other process on the machine) is never changed.
+    """
+    line = f'echo {watches} > /proc/sys/user/max_inotify_watches && exec "$@"'
+    return ("unshare", "-U", "-r", "sh", "-c", line, "-")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 300) -> float:
@@ -167,7 +186,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    access_log {tmp}/access.log combined buffer=64k flush=1s;
     default_type application/json;
     sendfile on;
     keepalive_requests 1000000;

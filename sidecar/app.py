@@ -19,7 +19,7 @@ from .aggregate import Aggregates
 from .config import Config
 from .events import ChangeStream
 from .index import JobIndex
-from .keys import AGGREGATES, CONFIG, EVENTS, INDEX, PROGRESS, PROMETHEUS, STATUS, VIEWS
+from .keys import ACCESS_LOG, AGGREGATES, CONFIG, EVENTS, INDEX, PROGRESS, PROMETHEUS, STATUS, VIEWS
 from .metrics import Views
 from .metrics_file import MetricsFileReader
 from .progress import ProgressReader
@@ -88,9 +88,7 @@ async def watcher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> web.Application:
-    access = AccessLog() if config.access_log else None
-    middlewares: list[Middleware] = [access.middleware()] if access else []
-    middlewares.append(read_only_middleware)
+    middlewares: list[Middleware] = [read_only_middleware]
     if config.token:
         middlewares.append(token_middleware(config.token))
     app = web.Application(middlewares=middlewares)
@@ -104,8 +102,9 @@ def create_app(config: Config) -> web.Application:
     app[PROGRESS] = ProgressReader(config.paths.jobs_dir)
     app[PROMETHEUS] = PrometheusView(views)
     setup_routes(app)
-    if access is not None:
-        app.cleanup_ctx.append(access_log_ctx(access))  # first in, last out: it writes the last request's line
+    if config.access_log:
+        app[ACCESS_LOG] = AccessLog()  # the runner hands it to aiohttp's access-log hook (see server.make_runner)
+        app.cleanup_ctx.append(access_log_ctx(app[ACCESS_LOG]))  # first in, last out: the last request's line
     app.cleanup_ctx.append(watcher_ctx)
     app.on_shutdown.append(_close_event_streams)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .access_log import AccessLog
 from .aggregate import Aggregates
 from .config import Config
 from .events import ChangeStream
@@ -14,6 +15,7 @@ from .prom import PrometheusView
 from .status import SidecarStatus
 
 CONFIG = web.AppKey("config", Config)
+ACCESS_LOG = web.AppKey("access_log", AccessLog)
 INDEX = web.AppKey("index", JobIndex)
 STATUS = web.AppKey("status", SidecarStatus)
 VIEWS = web.AppKey("views", Views)

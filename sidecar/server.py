@@ -11,8 +11,10 @@ from aiohttp import web
 
 from services.common.logs import configure_logging
 
+from .access_log import BufferedAccessLogger
 from .app import create_app
 from .config import Config
+from .keys import ACCESS_LOG
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,11 @@ class LimitedTCPSite(web.TCPSite):
 
 def make_runner(app: web.Application, config: Config) -> web.AppRunner:
     # keepalive_timeout also closes connections that never send a request (aiohttp arms it on connect).
+    access = app.get(ACCESS_LOG)
     return web.AppRunner(
         app,
-        access_log=None,
+        access_log=access,  # an AccessLog (not a Logger): BufferedAccessLogger appends to it
+        access_log_class=BufferedAccessLogger,
         keepalive_timeout=config.keepalive_timeout_s,
         max_line_size=MAX_REQUEST_LINE_BYTES,
         handle_signals=False,
