@@ -11,6 +11,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from services.common.manifest import write_manifest
+from services.ocr.app.existing import read_words
 from services.prep.app.normalise import Options
 from services.prep.app.render import Limits
 from services.prep.app.stage import build_manifest
@@ -157,3 +158,24 @@ async def test_kept_pages_sharing_an_embedded_font_share_it_in_document_pdf(ocr_
     assert [t.splitlines() for t in texts] == pages
     assert pdf_page_texts(job_dir)[11].startswith("Page 12 of the report")
     assert (job_dir / "document.pdf").stat().st_size < 1.5 * source.stat().st_size
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_word_boxes_sit_on_the_words_of_the_page_as_displayed(tmp_path, rotation):
+    # Landscape born-digital pages are often portrait pages with /Rotate 90: boxes must follow the display.
+    source = write_text_pdf(tmp_path / "upright.pdf", [SAMPLE_EN], size_pt=24)
+    doc = pdfium.PdfDocument(source)
+    doc[0].set_rotation(rotation)
+    doc.save(tmp_path / "turned.pdf")
+    rendered = doc[0].render(scale=300 / 72, grayscale=True).to_pil().convert("L")
+    doc.close()
+    size, lines = read_words(tmp_path / "turned.pdf", 0, 300)
+    assert abs(size[0] - rendered.width) <= 1 and abs(size[1] - rendered.height) <= 1
+    words = [word for line in lines for word in line]
+    # Every word (in PDFium's order, which for turned pages is its own reading of the layout).
+    assert sorted(w.text for w in words) == sorted(" ".join(SAMPLE_EN).split())
+    for word in words:
+        ink = rendered.crop(word.box).getextrema()[0]
+        assert ink < 100, (word.text, word.box)  # the box holds the word's dark strokes
+    blank = rendered.crop((0, 0, 20, 20)).getextrema()[0]
+    assert blank > 200  # and a corner away from the text does not

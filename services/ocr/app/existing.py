@@ -8,6 +8,7 @@ original page straight from the source (see document.py), fonts and vector text 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -22,10 +23,37 @@ from .page import PageResult, PageTask, hocr_path, text_path, write_result
 POINTS_PER_INCH = 72.0
 
 
-def _box(charbox: tuple[float, float, float, float], page_height_pt: float, scale: float) -> Box:
-    left, bottom, right, top = charbox
-    return (round(left * scale), round((page_height_pt - top) * scale), round(right * scale),
-            round((page_height_pt - bottom) * scale))  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class _Geometry:
+    """From PDF user space (points, origin bottom left, before /Rotate) to pixels of the page as displayed."""
+
+    left: float
+    bottom: float
+    width: float
+    height: float
+    rotation: int  # /Rotate: 0, 90, 180 or 270, clockwise
+    scale: float  # pixels per point
+
+    def _point(self, x: float, y: float) -> tuple[float, float]:
+        x, y = x - self.left, y - self.bottom
+        if self.rotation == 90:
+            return y, x
+        if self.rotation == 180:
+            return self.width - x, y
+        if self.rotation == 270:
+            return self.height - y, self.width - x
+        return x, self.height - y
+
+    def box(self, charbox: tuple[float, float, float, float]) -> Box:
+        left, bottom, right, top = charbox
+        (u0, v0), (u1, v1) = self._point(left, bottom), self._point(right, top)
+        s = self.scale
+        return round(min(u0, u1) * s), round(min(v0, v1) * s), round(max(u0, u1) * s), round(max(v0, v1) * s)
+
+
+def _geometry(page: pdfium.PdfPage, dpi: float) -> _Geometry:
+    left, bottom, right, top = page.get_bbox()  # MediaBox within CropBox, unrotated
+    return _Geometry(left, bottom, right - left, top - bottom, page.get_rotation() % 360, dpi / POINTS_PER_INCH)
 
 
 class _Walk:
@@ -61,17 +89,18 @@ def read_words(pdf: Path, index: int, dpi: float) -> tuple[tuple[int, int], list
     doc = pdfium.PdfDocument(pdf)
     try:
         page = doc[index]
-        width_pt, height_pt = page.get_size()
-        scale = dpi / POINTS_PER_INCH
+        width_pt, height_pt = page.get_size()  # as displayed (after /Rotate), like the hOCR's page box
+        geometry = _geometry(page, dpi)
         textpage = page.get_textpage()
         walk = _Walk()
         for i in range(textpage.count_chars()):
             char = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i))
             generated = pdfium_c.FPDFText_IsGenerated(textpage.raw, i) == 1
-            walk.add(char, None if generated else _box(textpage.get_charbox(i), height_pt, scale))
+            walk.add(char, None if generated else geometry.box(textpage.get_charbox(i)))
         walk.end_word()
         textpage.close()
-        return (round(width_pt * scale), round(height_pt * scale)), [line for line in walk.lines if line]
+        size_px = (round(width_pt * geometry.scale), round(height_pt * geometry.scale))
+        return size_px, [line for line in walk.lines if line]
     finally:
         doc.close()
 
