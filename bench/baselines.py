@@ -260,6 +260,31 @@ class PipelineStack:
         self._seen.add(Path(str(state["_dir"])).name)
         return PipelineJob(state, _pipeline_pages(state, pages), seconds)
 
+    def process_batch(self, documents: Sequence[tuple[Path, int]]) -> tuple[list[PipelineJob], float]:
+        """Drop every document at once (as a user filling the inbox), wait for all; jobs in document order.
+
+        Each job's `seconds` runs from the common drop to its own end; the second value is the wall time of all.
+        """
+        for document, _ in documents:
+            shutil.copyfile(document, self.data_dir / f"{document.name}.part")
+        start = time.perf_counter()
+        for document, _ in documents:
+            (self.data_dir / f"{document.name}.part").rename(self.inbox / document.name)
+        deadline = time.monotonic() + self.timeout_s * len(documents)
+        ended: dict[str, PipelineJob] = {}
+        while len(ended) < len(documents):
+            state = _terminal_states(self.jobs, self._seen)
+            if state is None:
+                if self._stack.poll() is not None or time.monotonic() > deadline:
+                    raise Unavailable(f"ocr-stack stopped or timed out with {len(ended)}/{len(documents)} done")
+                time.sleep(PIPELINE_POLL_S)
+                continue
+            self._seen.add(Path(str(state["_dir"])).name)
+            name = str(state["input"]["name"]) if isinstance(state.get("input"), dict) else ""  # type: ignore[index]
+            pages = dict((d.name, p) for d, p in documents).get(name, 0)
+            ended[name] = PipelineJob(state, _pipeline_pages(state, pages), time.perf_counter() - start)
+        return [ended[d.name] for d, _ in documents], max(job.seconds for job in ended.values())
+
     def close(self) -> None:
         self._stack.send_signal(signal.SIGTERM)
         try:

@@ -32,9 +32,15 @@ import real_report  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PIPELINE = "pipeline"
+PIPELINE_BATCH = "pipeline, all files at once"
 OCRMYPDF = "ocrmypdf"
 OCRMYPDF_CLEAN = "ocrmypdf --deskew --clean --rotate-pages"
-SYSTEM_KEYS = {"pipeline": PIPELINE, "ocrmypdf": OCRMYPDF, "ocrmypdf-clean": OCRMYPDF_CLEAN}
+SYSTEM_KEYS = {
+    "pipeline": PIPELINE,
+    "ocrmypdf": OCRMYPDF,
+    "ocrmypdf-clean": OCRMYPDF_CLEAN,
+    "pipeline-batch": PIPELINE_BATCH,
+}
 # A page that already has text is kept as it is (our default `skip` mode does the same); without it OCRmyPDF
 # refuses graph_ocred.pdf and multipage.pdf outright ("page already has text").
 OCRMYPDF_COMMON = ("--skip-text",)
@@ -113,6 +119,8 @@ def systems(keys: list[str], resources: ExitStack) -> dict[str, Callable[[real_c
     table: dict[str, Callable[[real_corpus.RealFile], Outcome]] = {}
     for key in keys:
         name = SYSTEM_KEYS[key]
+        if name == PIPELINE_BATCH:
+            continue  # not file by file: see run_batch
         if name == PIPELINE:
             data_dir = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="bench-real-stack-")))
             table[name] = pipeline_runner(resources.enter_context(baselines.PipelineStack(data_dir, FILE_TIMEOUT_S)))
@@ -136,8 +144,8 @@ def run_all(
     table: dict[str, Callable[[real_corpus.RealFile], Outcome]],
     texts_dir: Path | None,
 ) -> Iterator[dict[str, object]]:
-    for i, file in enumerate(files):
-        names = list(table)
+    names = list(table)
+    for i, file in enumerate(files if names else []):
         order = names[i % len(names) :] + names[: i % len(names)]  # rotate, so no system always runs first
         for name in order:
             print(f"{file.name}: {name} ...", file=sys.stderr, flush=True)
@@ -145,6 +153,28 @@ def run_all(
             if texts_dir is not None:
                 _keep_texts(texts_dir, name, file, outcome)
             yield real_report.file_row(name, file, outcome)
+
+
+def run_batch(files: list[real_corpus.RealFile], texts_dir: Path | None) -> list[dict[str, object]]:
+    """Every file dropped into a fresh stack's inbox at once, as a user fills it: the inbox's own throughput.
+
+    Rows per file as usual (a file's seconds run from the common drop to its end, so they overlap); the totals
+    use the wall time of all (`batch_wall_s`).
+    """
+    print(f"all {len(files)} files at once: {PIPELINE_BATCH} ...", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-real-batch-") as data_dir:
+        with baselines.PipelineStack(Path(data_dir), FILE_TIMEOUT_S) as stack:
+            jobs, wall_s = stack.process_batch([(f.path, f.pages) for f in files])
+        rows = []
+        for file, job in zip(files, jobs, strict=True):
+            outcome: Outcome = {"state": job.state.get("state"), "seconds": job.seconds, "texts": job.texts}
+            if not job.done:
+                outcome["error"] = str(job.state.get("error"))
+            outcome |= _job_details(job.state)
+            if texts_dir is not None:
+                _keep_texts(texts_dir, PIPELINE_BATCH, file, outcome)
+            rows.append(real_report.file_row(PIPELINE_BATCH, file, outcome) | {"batch_wall_s": round(wall_s, 2)})
+    return rows
 
 
 def provenance() -> dict[str, str]:
@@ -183,6 +213,8 @@ def main() -> None:
     partial = bool(args.file or args.only)
     with ExitStack() as resources:
         rows = list(run_all(files, systems(args.keys, resources), args.texts))
+    if "pipeline-batch" in args.keys:
+        rows += run_batch(files, args.texts)
     report = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "node": platform.machine()},
         "note": "2 shared cores: compare systems within this run only",

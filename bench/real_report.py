@@ -67,8 +67,11 @@ def _costs(rows: Sequence[Row], pages: float) -> Row:
     }
 
 
-def _aggregate(rows: Sequence[Row]) -> Row:
+def _aggregate(rows: Sequence[Row], whole_run: bool = False) -> Row:
     sums = {k: sum(float(str(r[k])) for r in rows) for k in _SUMMED}
+    if any("batch_wall_s" in r for r in rows):
+        # Files processed at once overlap: only the whole batch has a wall time; a subset of it has none.
+        sums["seconds"] = float(str(rows[0]["batch_wall_s"])) if whole_run else 0.0
     return _costs(rows, sums["pages"]) | {
         "files": len(rows),
         "done": sum(1 for r in rows if r["state"] == "DONE"),
@@ -86,7 +89,10 @@ def _systems(rows: Sequence[Row]) -> list[str]:
 
 
 def totals(rows: Sequence[Row], files: Sequence[str]) -> dict[str, Row]:
-    return {s: _aggregate([r for r in rows if r["system"] == s and r["file"] in files]) for s in _systems(rows)}
+    return {
+        s: _aggregate([r for r in rows if r["system"] == s and r["file"] in files], whole_run=True)
+        for s in _systems(rows)
+    }
 
 
 def by_cause(rows: Sequence[Row], files: Sequence[real_corpus.RealFile]) -> dict[str, dict[str, Row]]:
