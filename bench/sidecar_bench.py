@@ -44,6 +44,7 @@ from sidecar_tools import (  # noqa: E402
 )
 
 READY_RUNS = 3
+WRK_ROUNDS = 2
 WRITE_RATES = (200, 1000)
 IDLE_S = 65.0  # longer than SIDECAR_RESCAN_S (60 s): the idle figure includes the periodic rescan
 # The watch limit as a share of what the tree needs (one watch per job folder, plus two).
@@ -112,8 +113,13 @@ def throughput(data_dir: Path, keys: list[str], sidecar_port: int, wrk_s: int) -
     try:
         results = {}
         for name, (sidecar_paths, nginx_paths) in routes.items():
-            ours, theirs = wrk(sidecar_port, sidecar_paths, wrk_s), wrk(nginx_port, nginx_paths, wrk_s)
-            results[name] = {"sidecar": ours, "nginx": theirs, "ratio": round(ours["rps"] / theirs["rps"], 2)}
+            # Alternating rounds, best of each: the machine is shared, and load that comes and goes hits both alike.
+            ours, theirs = [], []
+            for _ in range(WRK_ROUNDS):
+                ours.append(wrk(sidecar_port, sidecar_paths, wrk_s))
+                theirs.append(wrk(nginx_port, nginx_paths, wrk_s))
+            best, their_best = max(ours, key=lambda r: r["rps"]), max(theirs, key=lambda r: r["rps"])
+            results[name] = {"sidecar": best, "nginx": their_best, "ratio": round(best["rps"] / their_best["rps"], 2)}
         results["nginx_access_log_lines"] = sum(1 for _ in open(nginx_tmp / "access.log", "rb"))  # noqa: SIM115
         return results
     finally:

@@ -3,7 +3,8 @@
 Staleness is the age of the oldest change the sidecar may not have seen: 0 while inotify watches every job; while
 some jobs are polled, the time since the last pass over them started; while polling, since the last clean read of
 the change journal (or the last rescan without one); after lost events, since the last drain before the loss,
-until a rescan started later has finished. Each degradation is logged once when it starts and once when it ends.
+until a rescan started later has finished. It is reported at each polling period, so polled modes add one period:
+the figure holds until the next report. Each degradation is logged once when it starts and once when it ends.
 """
 
 from __future__ import annotations
@@ -135,12 +136,14 @@ class Coverage:
         self.cover_interval_s = max(self.poll_s, took_s / UNWATCHED_POLL_DUTY)
 
     def staleness_s(self, native: NativeWatch | None) -> float:
-        oldest = [] if self._stale_since is None else [self._stale_since]
+        """An upper bound until the next report (one polling period away): what may be unseen by then."""
+        now = time.monotonic()
+        ages = [] if self._stale_since is None else [now - self._stale_since]
         if native is None:
-            oldest.append(self._covered_at)
+            ages.append(now - self._covered_at + self.cover_interval_s)
         elif native.unwatched and self._unwatched_at is not None:
-            oldest.append(self._unwatched_at)
-        return round(max(0.0, time.monotonic() - min(oldest)), 3) if oldest else 0.0
+            ages.append(now - self._unwatched_at + self.cover_interval_s)
+        return round(max(0.0, *ages), 3) if ages else 0.0
 
     def report(self, native: NativeWatch | None, jobs: int) -> None:
         """Bring `status` up to date (and log a watch limit reached or left)."""

@@ -20,6 +20,7 @@ import pytest
 from services.common.atomic import atomic_write_bytes
 from services.common.job import mark_running, new_job
 from tests.conftest import wait_for
+from tests.sidecar.conftest import write_production_files
 
 from .profile import PROFILE
 from .sidecar_view import differences, get
@@ -40,8 +41,11 @@ def write_job(jobs_dir: Path, number: int, running: bool = False) -> str:
     job = new_job(key, {"name": f"doc-{number}.pdf", "path": "source.pdf", "sha256": key * 2, "bytes": 1})
     if running:
         mark_running(job)
-    (jobs_dir / key).mkdir(exist_ok=True)
-    atomic_write_bytes(jobs_dir / key / "state.json", job.to_bytes())
+    folder = jobs_dir / key
+    if not folder.exists():
+        folder.mkdir()
+        write_production_files(folder)  # the layout the pipeline leaves: pages/ and ocr/ beside state.json
+    atomic_write_bytes(folder / "state.json", job.to_bytes())
     return key
 
 
@@ -97,9 +101,11 @@ def test_the_periodic_rescan_repairs_what_lost_events_hid(tmp_path, stack_at, ti
     thawed = time.monotonic()
     wait_for(lambda: not differences(port, jobs_dir), timeout_s=REPAIRED_WITHIN_S * 3, what="the index to repair")
     repaired_s = time.monotonic() - thawed
-    repairs = sidecar_status(port)["repairsTotal"] - repairs_before
+    status = sidecar_status(port)
+    repairs = status["repairsTotal"] - repairs_before
     row.counts |= {"jobs_changed": len(keys) + len(added), "repairs": repairs, "repaired_s": round(repaired_s, 2)}
     assert repairs > 0, "the events alone could not have seen every change: the rescan must have repaired some"
+    assert status["overflowsTotal"] >= 1, "the overflow must be noticed (and rescanned at once), not left to chance"
     assert repaired_s < REPAIRED_WITHIN_S
 
 
