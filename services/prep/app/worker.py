@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ from .textlayer import NO_LAYER, TextLayer, TextMode, read_source_layer, reuses_
 
 log = logging.getLogger(__name__)
 
+# How often a worker checks that the prep service that started it is still there.
+PARENT_CHECK_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class DocumentInfo:
@@ -37,11 +41,22 @@ class DocumentInfo:
     bytes: int
 
 
+def _leave_with_parent(parent_pid: int) -> None:
+    # An idle ProcessPoolExecutor worker waits on a pipe whose write end it holds itself, so it never sees its
+    # parent die: a prep service killed with SIGKILL (OOM killer, `kill -9`, a test) left its workers running
+    # forever, and every restart by ocr-stack added more. Once the parent is gone, the worker is orphaned.
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
 def init_worker(limits: Limits) -> None:
     """Pool initializer: logging like the parent, Ctrl-C left to the parent, libraries loaded and warmed."""
     configure_logging("prep")
     # A terminal's Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_leave_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     Image.MAX_IMAGE_PIXELS = limits.max_page_pixels
     warm = Image.new("L", (600, 800), 255)
     warm.paste(0, (100, 100, 500, 120))
