@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -40,20 +41,31 @@ def two_page_source(path):
 
 
 @pytest.fixture
-def prepared(tmp_path):
-    """`create(mode)`: job1 with the two-page source, prepared by prep's own worker code in that mode."""
+def prepared_from(tmp_path):
+    """`create(original, mode)`: job1 holding a copy of `original` as its source, prepared by prep's own worker
+    code in that mode (a callable `original` writes the source instead)."""
 
-    def create(mode: TextMode):
+    def create(original, mode: TextMode):
         job_dir = tmp_path / "jobs" / "job1"
         pages_dir = job_dir / "pages"
         pages_dir.mkdir(parents=True)
-        source = two_page_source(job_dir / "source.pdf")
+        source = job_dir / "source.pdf"
+        if callable(original):
+            original(source)
+        else:
+            shutil.copyfile(original, source)
         info = inspect_document(None, source, Limits())
         tasks = [PageTask(source, info.format, i, pages_dir, Limits(), Options(), mode) for i in range(info.pages)]
         write_manifest(pages_dir, build_manifest(source, info, [prep_page(None, task) for task in tasks]))
         return job_dir
 
     return create
+
+
+@pytest.fixture
+def prepared(prepared_from):
+    """`create(mode)`: job1 with the two-page source, prepared in that mode."""
+    return lambda mode: prepared_from(two_page_source, mode)
 
 
 async def run_ocr(ocr_client, job_dir):
@@ -179,3 +191,17 @@ def test_word_boxes_sit_on_the_words_of_the_page_as_displayed(tmp_path, rotation
         assert ink < 100, (word.text, word.box)  # the box holds the word's dark strokes
     blank = rendered.crop((0, 0, 20, 20)).getextrema()[0]
     assert blank > 200  # and a corner away from the text does not
+
+
+REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "real-dev"
+
+
+@pytest.mark.skipif(not REAL_DEV.is_dir(), reason=f"optional: {REAL_DEV} is absent (a fresh clone has none)")
+async def test_a_real_ocrmypdf_layer_is_kept_and_found_by_its_keywords(ocr_client, prepared_from):
+    # graph_ocred.pdf: a chart OCRmyPDF 13.7 / Tesseract 4.1.1 gave an OCR layer (OCRmyPDF's own test file).
+    source = REAL_DEV / "inputs" / "graph_ocred.pdf"
+    job_dir = prepared_from(source, TextMode.SKIP)
+    body, pages = await run_ocr(ocr_client, job_dir)
+    assert [(r["text"], r["textLayer"]) for r in body["pageResults"]] == [("existing", "invisible")]
+    keywords = (REAL_DEV / "expected" / "graph_ocred.pdf.keywords").read_text().split()
+    assert all(k.casefold() in pages[0].casefold() for k in keywords), (keywords, pages[0])
