@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -12,7 +14,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "services" / "common" / "schemas"
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "services" / "common" / "schemas"
 
 
 def free_port() -> int:
@@ -41,6 +44,16 @@ def wait_for(
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what or condition}")
+
+
+def temp_of_a_finished_process(folder: Path, name: str) -> Path:
+    """A temp file named by a real process of this host that has exited since (a killed replica's leftover)."""
+    code = (
+        "from pathlib import Path; from services.common.atomic import temp_path_for; "
+        f"p = temp_path_for(Path({str(folder / name)!r})); p.write_bytes(b'x'); print(p)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import hashlib
 import os
+import re
 import secrets
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,22 +19,96 @@ from pathlib import Path
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT})
 
 TEMP_PREFIX = ".tmp-"
+# A temp file is written start to finish within one page's work or one document merge (minutes at most); one
+# untouched for this long has no writer left, wherever that writer ran.
+STALE_TEMP_S = 3600.0
+# `w<pid>-<start ticks>-<host id>` in a temp name: which process of which machine (or container) writes it.
+_WRITER_RE = re.compile(r"\.w(\d+)-(\d+)-([0-9a-f]{8})\.")
 
 
 def is_disk_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+@functools.cache
+def host_id() -> str:
+    """This machine's boot and this container's pid namespace, hashed: equal only where pids mean the same."""
+    with contextlib.suppress(OSError):
+        pid_ns = str(Path("/proc/self/ns/pid").readlink())
+        return hashlib.sha256(
+            f"{socket.gethostname()}|{_read('/proc/sys/kernel/random/boot_id')}|{pid_ns}".encode()
+        ).hexdigest()[:8]
+    return secrets.token_hex(4)  # no /proc: nothing can be proved about other writers, so match none
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), or None if there is none."""
+    stat = _read(f"/proc/{pid}/stat")
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def writer_tag(pid: int | None = None) -> str:
+    """The writer identity put in temp names: pid, start time and host id, so a dead writer can be told apart
+    from a live one even when containers sharing the volume reuse the same pids."""
+    pid = os.getpid() if pid is None else pid
+    return f"w{pid}-{process_start(pid) or 0}-{host_id()}"
+
+
 def temp_path_for(path: Path) -> Path:
-    """A temp name beside `path`: dot-prefixed so readers skip it; pid and a random tag keep writers apart
-    (two containers sharing the volume can have the same pid)."""
-    return path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    """A temp name beside `path`: dot-prefixed so readers skip it; the writer's identity and a random tag keep
+    writers apart."""
+    return path.with_name(f"{TEMP_PREFIX}{path.name}.{writer_tag()}.{secrets.token_hex(4)}")
 
 
 def remove_temp_files(folder: Path, name: str = "") -> int:
-    """Remove temp files a killed writer left in `folder` (of file `name`, or all); only that file's writer calls it."""
+    """Remove temp files a killed writer left in `folder` (of file `name`, or all); only for files with one writer
+    (state.json, metrics.json: the orchestrator holding the lease), who calls it at start."""
     removed = 0
     for leftover in folder.glob(f"{TEMP_PREFIX}{name}*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+            removed += 1
+    return removed
+
+
+def temp_is_dead(path: Path, now_s: float | None = None) -> bool:
+    """Whether no process can still write this temp file: its writer ran here and is gone, or it is stale."""
+    match = _WRITER_RE.search(path.name)
+    if match and match.group(3) == host_id() and process_start(int(match.group(1))) != match.group(2):
+        return True
+    try:
+        age_s = (time.time() if now_s is None else now_s) - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age_s > STALE_TEMP_S
+
+
+def remove_dead_temp_files(folder: Path, name: str = "") -> int:
+    """Remove the temp files in `folder` (of file `name`, or all) whose writer is provably dead (`temp_is_dead`).
+
+    For files that several processes may write at once: stage replicas answering a retry of the same job."""
+    removed = 0
+    for leftover in folder.glob(f"{TEMP_PREFIX}{name}*"):
+        if temp_is_dead(leftover):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                removed += 1
+    return removed
+
+
+def remove_temp_files_of(folder: Path, pid: int) -> int:
+    """Remove the temp files of one process of this host that we just killed (its start time no longer matters)."""
+    removed = 0
+    for leftover in folder.glob(f"{TEMP_PREFIX}*.w{pid}-*-{host_id()}.*"):
         with contextlib.suppress(OSError):
             leftover.unlink()
             removed += 1

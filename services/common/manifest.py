@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .atomic import atomic_write_bytes, remove_temp_files
+from .atomic import atomic_write_bytes, remove_dead_temp_files
 from .errors import BadRequest
 from .stage_api import PAGES_DIR, PAGES_MANIFEST
 
@@ -141,7 +141,7 @@ def manifest_path(pages_dir: Path) -> Path:
 
 def write_manifest(pages_dir: Path, manifest: PagesManifest) -> None:
     """Prep's last write for a document: atomic, so a reader sees the whole manifest or none."""
-    remove_temp_files(pages_dir, PAGES_MANIFEST)  # the leftover of a killed run, if any
+    remove_dead_temp_files(pages_dir, PAGES_MANIFEST)  # the leftover of a killed run, if any
     atomic_write_bytes(manifest_path(pages_dir), orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2))
 
 

@@ -9,13 +9,13 @@ import logging
 import pytest
 from PIL import Image
 
-from services.common.atomic import temp_path_for
 from services.common.logs import JobContextFilter
 from services.prep.app.normalise import Options
 from services.prep.app.page import PNG_META_KEY, PageTask
 from services.prep.app.render import Limits
 from services.prep.app.sniff import Format
 from services.prep.app.worker import inspect_document, prep_page
+from tests.conftest import temp_of_a_finished_process
 from tests.factory import SAMPLE_EN, SAMPLE_FR, page_image, write_pdf
 
 from .conftest import SMALL_PAGE
@@ -83,7 +83,7 @@ def test_worker_log_lines_carry_the_job_context(tmp_path, caplog):
 
 def test_prep_page_removes_the_temp_file_a_killed_writer_left(tmp_path):
     task = make_task(tmp_path)
-    leftover = temp_path_for(task.out_path)
-    leftover.write_bytes(b"half a page")
+    task.out_dir.mkdir(parents=True, exist_ok=True)
+    temp_of_a_finished_process(task.out_dir, task.out_path.name)  # a real writer, gone: a killed replica's leftover
     prep_page(None, task)
     assert sorted(p.name for p in task.out_dir.iterdir()) == ["page-0001.png"]

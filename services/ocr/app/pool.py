@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from services.common.atomic import remove_temp_files_of
 from services.common.errors import ServiceUnavailable, StageFailed
 
 from .config import Config
@@ -52,11 +53,8 @@ class _Worker:
         with contextlib.suppress(OSError):
             self.conn.close()
         if task is not None and self.process.pid is not None:
-            # Temp names end in the writer's pid (services.common.atomic.temp_path_for), or the pid and a tag.
-            for pattern in (f".tmp-*.{self.process.pid}.*", f".tmp-*.{self.process.pid}-*"):
-                for leftover in task.out_dir.glob(pattern):
-                    with contextlib.suppress(OSError):
-                        leftover.unlink()
+            # Temp names carry the writer's pid and host (services.common.atomic.temp_path_for).
+            remove_temp_files_of(task.out_dir, self.process.pid)
 
 
 def _spawn(config: Config) -> _Worker:

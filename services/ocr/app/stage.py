@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.common.atomic import remove_temp_files
+from services.common.atomic import remove_dead_temp_files
 from services.common.deadline import ensure_in_time
 from services.common.errors import StageFailed
 from services.common.logs import current_job
@@ -91,10 +91,11 @@ async def run_stage(config: Config, pool: OcrPool, job_dir: Path) -> OcrOutcome:
     specs = await asyncio.to_thread(page_specs, job_dir)
     out_dir = job_dir / OCR_DIR
     await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
-    # Temp files of a call cut short by a kill; the orchestrator never runs two OCR calls of one job at once.
-    await asyncio.to_thread(remove_temp_files, out_dir)
+    # Temp files of calls cut short by a kill, and only those: a retry may reach this replica, or another one,
+    # while the call it replaces still writes (a timeout, a partition), and a live writer's file is not ours.
+    await asyncio.to_thread(remove_dead_temp_files, out_dir)
     for name in (DOCUMENT_TEXT, DOCUMENT_PDF):
-        await asyncio.to_thread(remove_temp_files, job_dir, name)
+        await asyncio.to_thread(remove_dead_temp_files, job_dir, name)
     results = list(await asyncio.gather(*(recognise_page(config, pool, spec, out_dir) for spec in specs)))
     if not any(r.ok for r in results):
         # Nothing to deliver: let the orchestrator retry the stage, or give up, rather than call this done.

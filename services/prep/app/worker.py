@@ -18,7 +18,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image
 
-from services.common.atomic import remove_temp_files
+from services.common.atomic import remove_dead_temp_files
 from services.common.logs import JobContext, bind_job_context, configure_logging
 from services.common.manifest import TEXT_EXISTING
 
@@ -115,8 +115,8 @@ def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
             log.debug("page %d already prepared", task.page)
             return dataclasses.replace(done, text_layer=layer.kind.value)
         started = time.perf_counter()
-        # A temp file of this page can only be the leftover of a killed writer: the page is redone by us.
-        remove_temp_files(task.out_dir, task.out_path.name)
+        # The leftover of a killed writer of this page; a live one (another replica on a retry) keeps its file.
+        remove_dead_temp_files(task.out_dir, task.out_path.name)
         page = render_page(task.source, task.format, task.index, task.limits)
         clean, skew_deg = normalise_page(page.image, page.dpi, task.options)
         meta = {"dpi": page.dpi, "skewDeg": skew_deg, "warnings": list(page.warnings), "settings": task.settings()}
