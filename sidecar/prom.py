@@ -22,6 +22,7 @@ from services.common.metrics import (
     JOBS_CREATED,
     PAGES_DONE,
     RETRIES,
+    RETRIES_REQUESTED,
     RUNNING_BY_STAGE,
     STAGE_UNAVAILABLE,
     UPDATED_AT,
@@ -42,6 +43,7 @@ _COUNTERS = {
     JOBS_CREATED: ("ocr_jobs_created", "Jobs created from the inbox (orchestrator)."),
     DUPLICATES: ("ocr_duplicates", "Inbox files identical to an existing job (orchestrator)."),
     STAGE_UNAVAILABLE: ("ocr_stage_unavailable", "Stage calls that found the service down (orchestrator)."),
+    RETRIES_REQUESTED: ("ocr_retries_requested", "ERROR jobs queued again by ocr-stack retry (orchestrator)."),
 }
 
 

@@ -1,8 +1,8 @@
 """`metrics.json`: written by the orchestrator alone, read by the sidecar and the launcher; its fields live here.
 
-Gauges are derived from job states and calls in flight at each write; the totals `pages_done` and `jobs_created`
-are derived from the jobs too (a kill between a state write and a metrics write cannot lose them); counters are
-cumulative events no job state can tell, reloaded at start. `schemas/metrics.schema.json` lists the same fields
+Gauges are derived from job states, calls in flight and the stage services' health at each write; counters are
+cumulative, reloaded at start, and never go back (deleting job folders does not lower them; deleting metrics.json
+is the one reset). `schemas/metrics.schema.json` lists the same fields
 (a test holds the two equal).
 """
 
@@ -34,14 +34,16 @@ RUNNING_BY_STAGE = {stage: f"{stage.value.lower()}_running" for stage in Stage}
 # Gauges: intake and dispatch are paused (low disk space or failing writes); inbox entries ignored by design.
 INTAKE_PAUSED = "intake_paused"
 INBOX_IGNORED = "inbox_ignored"
-# Totals derived from the jobs.
-PAGES_DONE = "pages_done"
-JOBS_CREATED = "jobs_created"
+# Gauges: each stage service as the orchestrator last found it (up, starting, down, unknown).
+SERVICE_BY_STAGE = {stage: f"{stage.value.lower()}_service" for stage in Stage}
 # Counters (the fields of `Counters`).
 DISK_ERROR = "disk_error"
 RETRIES = "retries"
 DUPLICATES = "duplicates"
 STAGE_UNAVAILABLE = "stage_unavailable"
+PAGES_DONE = "pages_done"
+JOBS_CREATED = "jobs_created"
+RETRIES_REQUESTED = "retries_requested"
 
 
 @dataclass(slots=True)
@@ -49,13 +51,22 @@ class Counters:
     """Cumulative events that no job state can tell afterwards, so they are reloaded at start.
 
     They reach disk with the metrics write at the end of a tick: a SIGKILL just before it loses that tick's
-    increments (best effort). Figures that job states can tell are derived instead.
+    increments (best effort). jobs_created and pages_done can also be told from the jobs on disk: at start they are
+    the larger of the two (`catch_up`), so a kill loses none of them, and deleting job folders never lowers them.
     """
 
     disk_error: int = 0
     retries: int = 0
     duplicates: int = 0
     stage_unavailable: int = 0
+    jobs_created: int = 0
+    pages_done: int = 0
+    retries_requested: int = 0
+
+    def catch_up(self, jobs_on_disk: int, pages_on_disk: int) -> None:
+        """Never below what the jobs on disk prove (a kill between a state write and the metrics write)."""
+        self.jobs_created = max(self.jobs_created, jobs_on_disk)
+        self.pages_done = max(self.pages_done, pages_on_disk)
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -87,7 +98,9 @@ ORCHESTRATOR_FIELDS = (
     JOBS_CREATED,
     DUPLICATES,
     STAGE_UNAVAILABLE,
+    RETRIES_REQUESTED,
     *RUNNING_BY_STAGE.values(),
+    *SERVICE_BY_STAGE.values(),
     INTAKE_PAUSED,
     INBOX_IGNORED,
 )

@@ -61,11 +61,15 @@ def status(client: SidecarClient) -> int:
         f"jobs          {metrics.get('jobs_done', 0)} done, {metrics.get('jobs_error', 0)} error, "
         f"{metrics.get('jobs_running', 0)} running, {metrics.get('jobs_queued', 0)} queued"
     )
-    out(f"stage calls   prep {metrics.get('prep_running') or 0} running, ocr {metrics.get('ocr_running') or 0} running")
+    out(
+        f"stages        prep {metrics.get('prep_service') or '?'}, {metrics.get('prep_running') or 0} running | "
+        f"ocr {metrics.get('ocr_service') or '?'}, {metrics.get('ocr_running') or 0} running"
+    )
     out(
         f"counters      created {metrics.get('jobs_created') or 0}, pages {metrics.get('pages_done') or 0}, "
         f"retries {metrics.get('retries') or 0}, duplicates {metrics.get('duplicates') or 0}, "
-        f"stage unavailable {metrics.get('stage_unavailable') or 0}, disk errors {metrics.get('disk_error') or 0}"
+        f"stage unavailable {metrics.get('stage_unavailable') or 0}, disk errors {metrics.get('disk_error') or 0}, "
+        f"retries requested {metrics.get('retries_requested') or 0}"
     )
     ignored = metrics.get("inbox_ignored")
     paused = "PAUSED (low disk space or failing writes)" if metrics.get("intake_paused") else "taking files"

@@ -6,17 +6,22 @@ import pytest
 
 from services.common.clock import parse_time
 from services.common.job import (
+    ATTEMPTS_LIMIT,
     HISTORY_LIMIT,
+    SCHEMA_VERSION,
+    UNAVAILABLE_OUTCOME,
     Job,
     JobState,
     Stage,
     complete_ocr,
     complete_prep,
+    end_attempt,
     mark_running,
     new_job,
     postpone,
     record_failure,
     requeue,
+    restart_failed,
     schedule_retry,
 )
 
@@ -129,3 +134,82 @@ def test_history_keeps_only_the_last_transitions():
         postpone(job, ERROR, RETRY_AT, "again")
     assert len(job.history) == HISTORY_LIMIT
     assert {entry["note"] for entry in job.history} == {"again"}, "the oldest entry (created) is gone"
+
+
+# --- attempts (schemaVersion 2) ---------------------------------------------------------------------
+
+
+def test_each_attempt_is_recorded_with_its_outcome_and_a_new_attempt_clears_the_error():
+    job = a_job()
+    mark_running(job)
+    end_attempt(job, "FAILED", 3.0, ERROR)
+    schedule_retry(job, ERROR, RETRY_AT)
+    assert job.error == ERROR  # why it waits
+    mark_running(job)
+    assert job.error is None  # a new attempt started: the old error lives on in `attempts`
+    end_attempt(job, "OK", 1.5)
+    complete_prep(job, pages=2, duration_s=1.5)
+    first, second = job.attempts
+    assert (first["stage"], first["attempt"], first["outcome"], first["durationS"], first["error"]) == (
+        "PREP",
+        1,
+        "FAILED",
+        3.0,
+        ERROR,
+    )
+    assert (second["attempt"], second["outcome"], "error" in second) == (2, "OK", False)
+    assert job.stage_info["prep"]["durationS"] == 1.5 and job.stage_info["prep"]["totalS"] == 4.5
+
+
+def test_calls_that_find_the_service_down_are_merged_into_one_attempt_entry():
+    job = a_job()
+    for _ in range(3):
+        mark_running(job)
+        end_attempt(job, UNAVAILABLE_OUTCOME, 0.01, {"type": "ServiceUnavailable", "message": "x", "retryable": True})
+        postpone(job, {"type": "ServiceUnavailable", "message": "x", "retryable": True}, RETRY_AT, "down")
+    [entry] = job.attempts
+    assert (entry["calls"], entry["durationS"]) == (3, 0.03)
+
+
+def test_attempts_are_bounded_like_history():
+    job = a_job()
+    for _ in range(ATTEMPTS_LIMIT + 10):
+        mark_running(job)
+        end_attempt(job, "FAILED", 0.1, ERROR)
+        schedule_retry(job, ERROR, RETRY_AT)
+    assert len(job.attempts) == ATTEMPTS_LIMIT and job.attempts[-1]["attempt"] == ATTEMPTS_LIMIT + 10
+
+
+def test_a_version_1_state_is_migrated_on_read_and_written_back_as_version_2(state_schema):
+    job = a_job()
+    doc = job.to_json()
+    del doc["attempts"]
+    doc["schemaVersion"] = 1
+    state_schema.validate(doc)  # old files stay valid
+    migrated = Job.from_json(doc)
+    assert migrated.attempts == [] and migrated.to_json()["schemaVersion"] == SCHEMA_VERSION == 2
+    state_schema.validate(migrated.to_json())
+
+
+def test_a_state_from_a_newer_version_is_refused_not_misread():
+    doc = {**a_job().to_json(), "schemaVersion": SCHEMA_VERSION + 1}
+    with pytest.raises(ValueError, match="newer"):
+        Job.from_json(doc)
+
+
+def test_restart_failed_starts_a_fresh_series_keeping_name_history_and_attempts():
+    job = a_job()
+    mark_running(job)
+    end_attempt(job, "FAILED", 2.0, ERROR)
+    record_failure(job, ERROR)
+    before = list(job.history)
+    restart_failed(job, "retry requested by ops@host")
+    assert (job.state, job.stage, job.attempt, job.input["name"]) == (JobState.QUEUED, Stage.PREP, 1, "a.pdf")
+    assert job.history[: len(before)] == before and job.history[-1]["note"] == "retry requested by ops@host"
+    assert len(job.attempts) == 1
+
+
+def test_restart_failed_refuses_a_job_that_is_not_in_error():
+    job = a_job()
+    with pytest.raises(ValueError, match="not ERROR"):
+        restart_failed(job, "retry")

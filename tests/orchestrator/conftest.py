@@ -34,6 +34,7 @@ def make_orchestrator(data_paths):
             inbox_settle_s=0.0,
             retry_base_s=0.05,
             min_free_disk_mb=0,
+            stage_startup_grace_s=0.0,  # closed ports are outages here; start-up has its own tests
         )
         config = dataclasses.replace(config, **overrides)
         orchestrator = Orchestrator(config, Dispatcher(config, run_on_thread if threaded else run_now))

@@ -53,7 +53,39 @@ def test_an_outage_is_logged_once_and_its_end_once(caplog):
         health.record(Outcome.OK, "", 21.0)
     events = [r.event for r in caplog.records]
     assert events == ["outage_start", "outage_end"]
-    assert "after 10.0s" in caplog.records[1].getMessage()
+    # The service came back between the last failed probe (12.0) and the answer (20.0).
+    assert "unreachable for 2.0s to 10.0s" in caplog.records[1].getMessage()
+
+
+def test_a_service_not_listening_within_its_start_up_grace_is_starting_not_an_outage(caplog):
+    health = ServiceHealth("prep", "http://prep:18081", startup_grace_s=30.0, started_at=0.0)
+    with caplog.at_level(logging.INFO):
+        for now in (1.0, 2.0, 5.0):
+            health.record(Outcome.UNAVAILABLE, "refused", now)
+        assert (health.status, health.starting) == ("starting", True)
+        health.record(Outcome.OK, "", 9.0)
+    assert [(r.levelname, r.event) for r in caplog.records] == [("INFO", "stage_starting"), ("INFO", "stage_ready")]
+    assert health.status == "up"
+
+
+def test_a_service_still_unreachable_past_its_grace_is_logged_loudly_once_with_its_url(caplog):
+    health = ServiceHealth("prep", "http://127.0.0.1:8081", startup_grace_s=30.0, started_at=0.0)
+    with caplog.at_level(logging.INFO):
+        for now in (1.0, 29.0, 31.0, 45.0, 60.0):
+            health.record(Outcome.UNAVAILABLE, "refused", now)
+    loud = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(loud) == 1 and loud[0].event == "outage_start"
+    assert "http://127.0.0.1:8081" in loud[0].getMessage() or loud[0].service_url == "http://127.0.0.1:8081"
+    assert "PREP_URL (or PREP_PORT)" in loud[0].getMessage()
+    assert health.status == "down"
+
+
+def test_after_its_first_answer_a_service_that_goes_away_is_an_outage_even_within_the_grace(caplog):
+    health = ServiceHealth("ocr", "http://ocr", startup_grace_s=30.0, started_at=0.0)
+    health.record(Outcome.OK, "", 1.0)
+    with caplog.at_level(logging.WARNING):
+        health.record(Outcome.UNAVAILABLE, "refused", 2.0)
+    assert [r.event for r in caplog.records] == ["outage_start"]
 
 
 def test_during_an_outage_probes_are_spaced_out_up_to_a_maximum():

@@ -10,6 +10,10 @@ from typing import Any
 from services.common.env import env_float, env_int, env_str
 from services.common.paths import DataPaths
 
+# Stage services start with the orchestrator and take seconds to listen (prep warms its workers first; slower in
+# containers): unreachable in this window is "starting", not an outage.
+DEFAULT_STARTUP_GRACE_S = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -31,6 +35,7 @@ class Config:
     shutdown_grace_s: float = 10.0
     metrics_heartbeat_s: float = 5.0
     lease_ttl_s: float = 30.0
+    stage_startup_grace_s: float = DEFAULT_STARTUP_GRACE_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -53,6 +58,7 @@ class Config:
             shutdown_grace_s=env_float(environ, "SHUTDOWN_GRACE_S", 10.0, minimum=0.0),
             metrics_heartbeat_s=env_float(environ, "METRICS_HEARTBEAT_S", 5.0, minimum=0.1),
             lease_ttl_s=env_float(environ, "ORCHESTRATOR_LEASE_TTL_S", 30.0, minimum=1.0),
+            stage_startup_grace_s=env_float(environ, "STAGE_STARTUP_GRACE_S", DEFAULT_STARTUP_GRACE_S, minimum=0.0),
         )
 
     def to_log(self) -> dict[str, Any]:

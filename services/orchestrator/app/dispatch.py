@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # While a service is down we probe it with one job at a time, at most this often.
 PROBE_INTERVAL_MAX_S = 15.0
+# While a service starts, it is probed this often, so the first jobs go as soon as it listens.
+STARTUP_PROBE_S = 1.0
 
 
 # Runs one stage call (a blocking function) somewhere; the name is the thread's, for debuggers and tracebacks.
@@ -47,6 +49,8 @@ class Finished:
     stage: Stage
     attempt: int
     result: StageResult
+    during_startup: bool = False
+    """The service was not listening yet within its start-up grace: not an outage, not counted."""
 
     def is_for(self, job: Job) -> bool:
         """Whether this answers the call the job is waiting for (not a stale one for a job that moved on)."""
@@ -54,44 +58,97 @@ class Finished:
 
 
 class ServiceHealth:
-    """Whether a stage service answers; an outage is logged once when it starts and once when it ends."""
+    """Whether a stage service answers: `up`, `starting` (not listening yet, within its start-up grace), `down`.
 
-    def __init__(self, name: str, url: str) -> None:
+    Nothing answering in the first STAGE_STARTUP_GRACE_S after the orchestrator starts is a service still starting
+    (they start together), logged once at INFO and not counted as unavailable. Past the grace it is an outage,
+    logged loudly once (with the URL: a wrong port is the usual cause), and once more when it ends.
+    """
+
+    def __init__(self, name: str, url: str, startup_grace_s: float = 0.0, started_at: float | None = None) -> None:
         self.name, self.url = name, url
-        self.down_since: float | None = None
+        self.startup_grace_s = startup_grace_s
+        self.grace_until = (time.monotonic() if started_at is None else started_at) + startup_grace_s
+        self.answered = False
+        self.waiting_since: float | None = None
+        self.last_failure_at = 0.0
+        self.starting = False
         self.next_probe_at = 0.0
         self._probes = 0
 
+    @property
+    def status(self) -> str:
+        if self.waiting_since is None:
+            return "up" if self.answered else "unknown"
+        return "starting" if self.starting else "down"
+
     def may_dispatch(self, now: float) -> bool:
-        """Always while the service answers; during an outage, only when the next probe is due."""
-        return self.down_since is None or now >= self.next_probe_at
+        """Always while the service answers; while it does not, only when the next probe is due."""
+        return self.waiting_since is None or now >= self.next_probe_at
 
     def probe_started(self, now: float) -> None:
-        """During an outage, the next probe waits twice as long as the last (up to PROBE_INTERVAL_MAX_S)."""
-        if self.down_since is not None:
+        """While down, the next probe waits twice as long as the last (up to PROBE_INTERVAL_MAX_S)."""
+        if self.waiting_since is not None:
             self._probes += 1
-            self.next_probe_at = now + min(PROBE_INTERVAL_MAX_S, 2.0**self._probes)
+            interval_s = STARTUP_PROBE_S if self.starting else min(PROBE_INTERVAL_MAX_S, 2.0**self._probes)
+            self.next_probe_at = now + interval_s
 
     def record(self, outcome: Outcome, message: str, now: float) -> None:
-        """Note a call's outcome (`now` on the monotonic clock): an outage starts or ends here."""
-        if outcome is Outcome.UNAVAILABLE:
-            if self.down_since is None:
-                self.down_since, self._probes = now, 0
-                self.next_probe_at = now + 1.0
-                log.error(
-                    "%s service is unreachable (%s); jobs wait and it is probed until it is back",
+        """Note a call's outcome (`now` on the monotonic clock): start-up, outages and their ends are logged here."""
+        if outcome is not Outcome.UNAVAILABLE:
+            self._answered(now)
+            return
+        self.last_failure_at = now
+        if self.waiting_since is None:
+            self.waiting_since, self._probes, self.next_probe_at = now, 0, now + STARTUP_PROBE_S
+            self.starting = self.startup_grace_s > 0 and not self.answered and now < self.grace_until
+            if self.starting:
+                log.info(
+                    "%s service is not listening yet at %s; jobs wait until it has started",
                     self.name,
-                    message,
-                    extra={"service_url": self.url, "event": "outage_start"},
+                    self.url,
+                    extra={"service_url": self.url, "event": "stage_starting"},
                 )
-        elif self.down_since is not None:
+                return
+            self._log_outage(message)
+        elif self.starting and now >= self.grace_until:
+            self.starting = False
+            self._log_outage(message, since_start=True)
+
+    def _log_outage(self, message: str, since_start: bool = False) -> None:
+        what = "still unreachable after its start-up grace" if since_start else "unreachable"
+        log.error(
+            "%s service is %s (%s); jobs wait and it is probed until it is back: is it running, and is %s_URL "
+            "(or %s_PORT) right?",
+            self.name,
+            what,
+            message,
+            self.name.upper(),
+            self.name.upper(),
+            extra={"service_url": self.url, "event": "outage_start"},
+        )
+
+    def _answered(self, now: float) -> None:
+        self.answered = True
+        if self.waiting_since is None:
+            return
+        if self.starting:
+            log.info("%s service is up", self.name, extra={"service_url": self.url, "event": "stage_ready"})
+        else:
+            # Between the last failed probe and this answer the service came back: the outage lies in between.
             log.warning(
-                "%s service is back after %.1fs",
+                "%s service is back: it was unreachable for %.1fs to %.1fs",
                 self.name,
-                now - self.down_since,
-                extra={"service_url": self.url, "event": "outage_end"},
+                self.last_failure_at - self.waiting_since,
+                now - self.waiting_since,
+                extra={
+                    "service_url": self.url,
+                    "event": "outage_end",
+                    "downMinS": round(self.last_failure_at - self.waiting_since, 2),
+                    "downMaxS": round(now - self.waiting_since, 2),
+                },
             )
-            self.down_since = None
+        self.waiting_since, self.starting = None, False
 
 
 class Dispatcher:
@@ -101,8 +158,8 @@ class Dispatcher:
         self.config = config
         self._run = run
         self.health = {
-            Stage.PREP: ServiceHealth("prep", config.prep_url),
-            Stage.OCR: ServiceHealth("ocr", config.ocr_url),
+            Stage.PREP: ServiceHealth("prep", config.prep_url, config.stage_startup_grace_s),
+            Stage.OCR: ServiceHealth("ocr", config.ocr_url, config.stage_startup_grace_s),
         }
         self.running: dict[Stage, set[str]] = {Stage.PREP: set(), Stage.OCR: set()}
         self._results: queue.SimpleQueue[Finished] = queue.SimpleQueue()
@@ -153,7 +210,9 @@ class Dispatcher:
             except queue.Empty:
                 return done
             self.running[item.stage].discard(item.job_key)
-            self.health[item.stage].record(item.result.outcome, item.result.error.get("message", ""), time.monotonic())
+            health = self.health[item.stage]
+            health.record(item.result.outcome, item.result.error.get("message", ""), time.monotonic())
+            item.during_startup = health.starting
             done.append(item)
 
     def wait_idle(self, timeout_s: float) -> list[Finished]:

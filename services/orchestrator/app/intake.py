@@ -55,6 +55,11 @@ class Inbox:
         self._sightings: dict[str, _Sighting] = {}
         self._ignored: set[str] = set()
 
+    @property
+    def ignored_count(self) -> int:
+        """Entries ignored by design (folders, symlinks) seen on the last look: exported as `inbox_ignored`."""
+        return len(self._ignored)
+
     def ready_files(self) -> list[Path]:
         """Files whose size and mtime have not changed for the settle time, oldest sighting first."""
         now = time.monotonic()

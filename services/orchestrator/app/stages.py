@@ -132,7 +132,8 @@ def call_stage(
     service: str, url: str, payload: dict[str, Any], job_key: str, stage: str, attempt: int, timeout_s: float
 ) -> StageResult:
     """POST `payload` to a stage service and classify the answer; never raises."""
-    headers = {"Content-Type": "application/json", **job_headers(job_key, stage, attempt)}
+    # The timeout travels with the call: the service commits no output after it (services.common.deadline).
+    headers = {"Content-Type": "application/json", **job_headers(job_key, stage, attempt, timeout_s)}
     request = urllib.request.Request(url, data=orjson.dumps(payload), headers=headers, method="POST")
     started = time.monotonic()
     try:

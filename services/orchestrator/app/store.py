@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from services.common.atomic import atomic_write_bytes, is_disk_error, remove_temp_files
-from services.common.job import Job, JobState, is_valid_job_key, new_job, requeue
+from services.common.job import Job, JobState, end_attempt, is_valid_job_key, new_job, requeue
 from services.common.journal import JournalWriter
 from services.common.paths import STATE_FILE, DataPaths
 from services.common.stage_api import SOURCE_STEM
@@ -24,6 +24,8 @@ from services.common.stage_api import SOURCE_STEM
 log = logging.getLogger(__name__)
 
 HASH_CHUNK_BYTES = 1 << 20
+# The outcome recorded for an attempt that was running when the orchestrator stopped.
+INTERRUPTED = "INTERRUPTED"
 
 DiskErrorHook = Callable[[Path, OSError], None]
 
@@ -91,6 +93,21 @@ class JobStore:
         if job.state is JobState.DONE and job.result:
             self.pages_done += int(job.result.get("pages", 0))
 
+    def reopen(self, job_key: str) -> Job | None:
+        """A finished job back in memory in full (read from its state.json) so it can change again; None if the
+        key is not a finished job or its file cannot be read."""
+        if job_key not in self.finished or job_key in self._dirty:
+            return None
+        job = self._load_one(self.paths.job_dir(job_key))
+        if job is None or not job.is_terminal:
+            return None
+        state = self.finished.pop(job_key)
+        self.finished_counts[state] -= 1
+        if state is JobState.DONE and job.result:
+            self.pages_done -= int(job.result.get("pages", 0))
+        self.active[job_key] = job
+        return job
+
     def flush(self) -> None:
         """Redo failed writes from the in-memory job (the source), never by re-syncing a failed file."""
         for job in list(self._dirty.values()):
@@ -113,6 +130,8 @@ class JobStore:
                 continue
             self.active[job.job_key] = job
             if job.state is JobState.RUNNING:
+                # Its end is unknown: timed until now, so the attempt's duration includes the time we were down.
+                end_attempt(job, INTERRUPTED, None)
                 requeue(job, "redispatched after orchestrator restart")
                 self.save(job)
         log.info("loaded %d jobs (%d active)", len(self), len(self.active))

@@ -18,6 +18,7 @@ from services.common.job import (
     Stage,
     complete_ocr,
     complete_prep,
+    end_attempt,
     mark_running,
     postpone,
     record_failure,
@@ -25,11 +26,11 @@ from services.common.job import (
 )
 from services.common.logs import bind_job
 from services.common.metrics import (
+    INBOX_IGNORED,
     INTAKE_PAUSED,
     JOBS_BY_STATE,
-    JOBS_CREATED,
-    PAGES_DONE,
     RUNNING_BY_STAGE,
+    SERVICE_BY_STAGE,
     Counters,
 )
 
@@ -38,6 +39,7 @@ from .dispatch import Dispatcher, Finished
 from .intake import Inbox
 from .metrics import MetricsWriter
 from .policy import Action, Decision, decide
+from .retries import apply_retry_requests
 from .stages import Outcome, StageResult
 from .store import JobStore
 
@@ -65,6 +67,7 @@ class Orchestrator:
         # Only this process writes metrics.json, so any temp file of it was left by a killed predecessor.
         remove_temp_files(self.config.paths.metrics_path.parent, self.config.paths.metrics_path.name)
         self.store.load()
+        self.counters.catch_up(len(self.store), self.store.pages_done)
 
     def tick(self) -> None:
         self.store.flush()
@@ -74,6 +77,7 @@ class Orchestrator:
         for finished in self.dispatcher.collect():
             self._apply(finished)
         if not self.paused:
+            self.counters.retries_requested += apply_retry_requests(self.store, self.config.paths.requests_dir)
             self._dispatch()
         self._write_metrics()
 
@@ -103,6 +107,8 @@ class Orchestrator:
             try:
                 if self.inbox.adopt(path) is None:
                     self.counters.duplicates += 1
+                else:
+                    self.counters.jobs_created += 1
             except FileNotFoundError:
                 continue  # taken away while we looked at it
             except OSError as e:
@@ -118,13 +124,17 @@ class Orchestrator:
         with bind_job(job.job_key, job.stage.value, job.attempt):
             now = time.time()
             decision = decide(job, finished.result, self.config, now)
-            self._count(finished.result.outcome, decision)
+            self._count(finished, decision)
             _log_decision(job, finished.result.outcome, decision, now)
+            end_attempt(job, finished.result.outcome.value, finished.result.duration_s, finished.result.error or None)
             self._carry_out(job, finished.result, decision)
+            if job.state is JobState.DONE and job.result:
+                self.counters.pages_done += int(job.result.get("pages", 0))
         self.store.save(job)
 
-    def _count(self, outcome: Outcome, decision: Decision) -> None:
-        if outcome is Outcome.UNAVAILABLE:
+    def _count(self, finished: Finished, decision: Decision) -> None:
+        outcome = finished.result.outcome
+        if outcome is Outcome.UNAVAILABLE and not finished.during_startup:
             self.counters.stage_unavailable += 1
         elif outcome is Outcome.DISK_ERROR:
             self.counters.disk_error += 1
@@ -205,10 +215,9 @@ class Orchestrator:
         return {
             **{name: states[state] for state, name in JOBS_BY_STATE.items()},
             **{name: len(self.dispatcher.running[stage]) for stage, name in RUNNING_BY_STAGE.items()},
+            **{name: self.dispatcher.health[stage].status for stage, name in SERVICE_BY_STAGE.items()},
             INTAKE_PAUSED: self.paused,
-            # Derived from the jobs, so a kill between a state write and a metrics write cannot lose them.
-            PAGES_DONE: self.store.pages_done,
-            JOBS_CREATED: len(self.store),
+            INBOX_IGNORED: self.inbox.ignored_count,
             **self.counters.to_json(),
         }
 

@@ -1,0 +1,91 @@
+"""Day-two operations on a real stack: start-up is not an outage, a call given up on lands no outputs, counters never
+go back across a restart and a deletion, and `ocr-stack retry` runs a failed job again with its name and history.
+
+One scenario, in order, because each step needs the state the previous one left (and a stack costs seconds).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import orjson
+
+from tests import factory
+from tests.conftest import wait_for
+
+# Long enough that OCR of these pages outlives a 1 s OCR_TIMEOUT_S on any machine (2 workers, ~1 s a page).
+SLOW_PAGES = 8
+
+
+def _metrics(stack):
+    return orjson.loads(stack.paths.metrics_path.read_bytes())
+
+
+def _sidecar(stack, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports['sidecar']}{path}", timeout=5) as response:
+        return orjson.loads(response.read())
+
+
+def _events(stack, name):
+    return [line.get("event") for line in stack.log_lines(name)]
+
+
+def _abandoned_call_ended(stack, key):
+    lines = stack.log_lines("ocr")
+    return any(r.get("logger") == "access" and r.get("jobKey") == key and r.get("status") == 504 for r in lines)
+
+
+def test_retry_after_a_timeout_with_counters_and_fencing_on_a_real_stack(make_stack, tmp_path, state_schema):
+    stack = make_stack(services=("orchestrator",), OCR_TIMEOUT_S=1, MAX_ATTEMPTS=1, METRICS_HEARTBEAT_S=0.5)
+    slow = factory.write_pdf(tmp_path / "rapport lent.pdf", [factory.page_image(factory.SAMPLE_FR)] * SLOW_PAGES)
+    quick = factory.write_image(tmp_path / "quick.png", factory.page_image(factory.SAMPLE_EN))
+    stack.drop(slow)
+    stack.drop(quick)
+    # The orchestrator runs before prep and ocr listen, as in every `make run`: "starting", not an outage.
+    wait_for(lambda: "stage_starting" in _events(stack, "orchestrator"), timeout_s=20, what="a start-up wait")
+    for name in ("prep", "ocr", "sidecar"):
+        stack.start(name)
+
+    failed = stack.wait_terminal(slow.name)
+    assert (failed["state"], failed["stage"], failed["error"]["type"]) == ("ERROR", "OCR", "StageTimeout")
+    assert stack.wait_terminal(quick.name)["state"] == "DONE"
+    key, job_dir = failed["jobKey"], stack.paths.job_dir(failed["jobKey"])
+    wait_for(lambda: _abandoned_call_ended(stack, key), timeout_s=120, interval_s=0.5, what="the abandoned call")
+    assert not (job_dir / "document.txt").exists() and not (job_dir / "document.pdf").exists()
+    assert "outage_start" not in _events(stack, "orchestrator") and _metrics(stack)["stage_unavailable"] == 0
+    before = _metrics(stack)
+
+    # Restart with a timeout that fits, after deleting the done job's folder: no counter goes back.
+    stack.kill("orchestrator", signal.SIGTERM)
+    shutil.rmtree(stack.paths.job_dir(stack.job_for(quick.name)["jobKey"]))
+    stack.env["OCR_TIMEOUT_S"] = "120"
+    stack.start("orchestrator")
+    wait_for(lambda: _metrics(stack)["startedAt"] != before["startedAt"], timeout_s=20, what="the new orchestrator")
+    after = _metrics(stack)
+    assert after["jobs_created"] == before["jobs_created"] == 2 and after["pages_done"] >= before["pages_done"] > 0
+
+    env = {**stack.env, "SIDECAR_URL": f"http://127.0.0.1:{stack.ports['sidecar']}"}
+    cli = subprocess.run(
+        [sys.executable, "-m", "services.stack", "retry", key, "--wait", "20"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0 and f"applied: {key}" in cli.stdout, cli.stdout + cli.stderr
+    done = stack.wait_terminal(slow.name)
+    state_schema.validate(done)
+    assert done["state"] == "DONE" and done["input"]["name"] == "rapport lent.pdf"
+    assert done["history"][: len(failed["history"])] == failed["history"]
+    ocr_attempts = [(a["attempt"], a["outcome"]) for a in done["attempts"] if a["stage"] == "OCR"]
+    assert ocr_attempts[0] == (1, "FAILED") and ocr_attempts[-1] == (1, "OK")
+    assert done["result"]["durationsS"]["ocr"] >= 1.0  # both OCR attempts, not the last one alone
+    assert [p.name for p in stack.paths.jobs_dir.iterdir() if not p.name.startswith(".")] == [key]  # no orphan
+    wait_for(lambda: _sidecar(stack, f"/jobs/{key}")["state"] == "DONE", timeout_s=10, what="the sidecar's view")
+    metrics = _sidecar(stack, "/metrics")
+    assert (metrics["jobs_error"], metrics["jobs_done"], metrics["retries_requested"]) == (0, 1, 1)
+    assert metrics["jobs_created"] == 2
