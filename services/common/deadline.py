@@ -48,4 +48,4 @@ def ensure_in_time(what: str) -> None:
     deadline = _deadline.get()
     if deadline is not None and time.monotonic() >= deadline:
         late_s = time.monotonic() - deadline
-        raise CallAbandoned(f"not writing {what}: the orchestrator gave up on this call {late_s:.1f}s ago")
+        raise CallAbandoned(f"not writing {what}: past the caller's timeout by {late_s:.1f}s, it has given up")

@@ -104,3 +104,35 @@ def test_no_answer_within_the_timeout_is_a_failed_attempt(stage_url):
     result = call(f"{stage_url}/slow", timeout_s=0.2)
     assert result.outcome is Outcome.FAILED
     assert result.error["type"] == "StageTimeout" and result.error["retryable"] is True
+
+
+def test_a_service_that_ran_out_of_our_timeout_first_is_a_timeout_for_the_job(stage_url):
+    result = call(f"{stage_url}/504?CallAbandoned")
+    assert result.outcome is Outcome.FAILED
+    assert result.error == {"type": "StageTimeout", "message": "CallAbandoned!", "retryable": True}
+
+
+class _Headers(http.server.BaseHTTPRequestHandler):
+    seen: dict = {}
+
+    def do_POST(self):  # noqa: N802 - the http.server API
+        self.rfile.read(int(self.headers["Content-Length"]))
+        _Headers.seen = dict(self.headers)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_call_carries_its_attempt_and_its_timeout_so_the_service_can_fence_late_outputs():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Headers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        call_stage("ocr", f"http://127.0.0.1:{server.server_address[1]}/v1/ocr", {}, "k", "OCR", 3, 42.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (_Headers.seen["X-Job-Attempt"], _Headers.seen["X-Job-Timeout-S"]) == ("3", "42")

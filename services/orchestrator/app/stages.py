@@ -110,6 +110,9 @@ def _from_http_error(e: urllib.error.HTTPError, service: str) -> tuple[Outcome, 
         detail = {}
     message = str(detail.get("message") or f"{service} answered HTTP {e.code}")
     kind = str(detail.get("type") or f"HTTP{e.code}")
+    if kind == CallAbandoned.__name__:
+        # The service ran out of our timeout just before we did (it keeps a margin): for the job, a timeout.
+        kind = StageTimeout.__name__
     outcome = outcome_for(kind, e.code, detail.get("retryable"))
     return outcome, _error(outcome, kind, message)
 
