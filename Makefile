@@ -30,6 +30,7 @@ run:
 	@$(VENV)/bin/ocr-stack up
 
 test: install test-tools k8s-tools
+	@services/stack/ensure_jq.sh
 	$(PY) -m pytest -q
 
 # Prometheus, promtool, chromium and chromedriver for the monitoring and status-page tests (apt-get when root).

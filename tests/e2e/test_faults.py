@@ -49,7 +49,8 @@ def test_a_job_survives_the_orchestrator_being_killed_and_restarted(make_stack, 
 
 
 def test_jobs_wait_while_prep_is_down_and_finish_when_it_is_back(make_stack, tmp_path):
-    stack = make_stack(services=("ocr", "orchestrator"), MAX_ATTEMPTS="1")
+    # No start-up grace: prep is down, not still starting (tests/e2e/test_day_two.py covers the start-up).
+    stack = make_stack(services=("ocr", "orchestrator"), MAX_ATTEMPTS="1", STAGE_STARTUP_GRACE_S="0")
     pdf = factory.write_pdf(tmp_path / "waiting.pdf", [factory.page_image(["Patience"])])
     stack.drop(pdf)
     wait_for(

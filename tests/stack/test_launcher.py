@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +28,7 @@ LOGS_DOC = REPO / "docs" / "logs.md"
 DOC_JOB_KEY = "3f0c9a3c6f1d4b0e8e7a2c51d9b6f0aa"
 HEARTBEAT_S = 0.5
 
+# make and jq are installed by `make test` (services/stack/ensure_jq.sh); run alone, the test says what is missing.
 pytestmark = pytest.mark.skipif(shutil.which("make") is None or shutil.which("jq") is None, reason="needs make and jq")
 
 
@@ -68,7 +70,9 @@ def run(tmp_path_factory):
     env.update(MIN_FREE_DISK_MB="0", METRICS_HEARTBEAT_S=str(HEARTBEAT_S))
     stdout, stderr = root / "stack.jsonl", root / "stderr.txt"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        make = subprocess.Popen(["make", "run"], cwd=REPO, env=env, stdout=out, stderr=err, start_new_session=True)
+        # VENV: the interpreter under test (make test-python runs this suite in another venv).
+        argv = ["make", "run", f"VENV={sys.prefix}"]
+        make = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=err, start_new_session=True)
         try:
             wait_for(lambda: _metrics(data).get("jobs_done") == 3, timeout_s=180, interval_s=0.5, what="3 samples")
             yield {"root": root, "data": data, "stdout": stdout, "stderr": stderr, "ports": ports, "make": make}
