@@ -21,7 +21,15 @@ def test_every_field_of_the_module_is_in_the_schema_and_every_schema_field_in_th
 
 
 def test_the_counter_names_are_the_fields_of_counters():
-    assert COUNTER_FIELDS == (metrics.DISK_ERROR, metrics.RETRIES, metrics.DUPLICATES, metrics.STAGE_UNAVAILABLE)
+    assert COUNTER_FIELDS == (
+        metrics.DISK_ERROR,
+        metrics.RETRIES,
+        metrics.DUPLICATES,
+        metrics.STAGE_UNAVAILABLE,
+        metrics.JOBS_CREATED,
+        metrics.PAGES_DONE,
+        metrics.RETRIES_REQUESTED,
+    )
 
 
 def test_a_document_carries_the_schema_version_its_times_and_heartbeat():

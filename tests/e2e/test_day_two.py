@@ -39,35 +39,42 @@ def _abandoned_call_ended(stack, key):
     return any(r.get("logger") == "access" and r.get("jobKey") == key and r.get("status") == 504 for r in lines)
 
 
+def _restart_orchestrator(stack, **env):
+    before = _metrics(stack)["startedAt"]
+    stack.kill("orchestrator", signal.SIGTERM)
+    stack.env.update({k: str(v) for k, v in env.items()})
+    stack.start("orchestrator")
+    wait_for(lambda: _metrics(stack)["startedAt"] != before, timeout_s=20, what="the new orchestrator's metrics")
+
+
 def test_retry_after_a_timeout_with_counters_and_fencing_on_a_real_stack(make_stack, tmp_path, state_schema):
-    stack = make_stack(services=("orchestrator",), OCR_TIMEOUT_S=1, MAX_ATTEMPTS=1, METRICS_HEARTBEAT_S=0.5)
-    slow = factory.write_pdf(tmp_path / "rapport lent.pdf", [factory.page_image(factory.SAMPLE_FR)] * SLOW_PAGES)
+    stack = make_stack(services=("orchestrator",), METRICS_HEARTBEAT_S=0.5)
     quick = factory.write_image(tmp_path / "quick.png", factory.page_image(factory.SAMPLE_EN))
-    stack.drop(slow)
     stack.drop(quick)
     # The orchestrator runs before prep and ocr listen, as in every `make run`: "starting", not an outage.
     wait_for(lambda: "stage_starting" in _events(stack, "orchestrator"), timeout_s=20, what="a start-up wait")
     for name in ("prep", "ocr", "sidecar"):
         stack.start(name)
+    quick_state = stack.wait_terminal(quick.name)
+    assert quick_state["state"] == "DONE", quick_state.get("error")
+    assert "outage_start" not in _events(stack, "orchestrator") and _metrics(stack)["stage_unavailable"] == 0
 
+    # A document whose OCR outlives a 1 s timeout, with one attempt: ERROR, and the abandoned call lands nothing.
+    _restart_orchestrator(stack, OCR_TIMEOUT_S=1, MAX_ATTEMPTS=1)
+    slow = factory.write_pdf(tmp_path / "rapport lent.pdf", [factory.page_image(factory.SAMPLE_FR)] * SLOW_PAGES)
+    stack.drop(slow)
     failed = stack.wait_terminal(slow.name)
     assert (failed["state"], failed["stage"], failed["error"]["type"]) == ("ERROR", "OCR", "StageTimeout")
-    assert stack.wait_terminal(quick.name)["state"] == "DONE"
     key, job_dir = failed["jobKey"], stack.paths.job_dir(failed["jobKey"])
     wait_for(lambda: _abandoned_call_ended(stack, key), timeout_s=120, interval_s=0.5, what="the abandoned call")
     assert not (job_dir / "document.txt").exists() and not (job_dir / "document.pdf").exists()
-    assert "outage_start" not in _events(stack, "orchestrator") and _metrics(stack)["stage_unavailable"] == 0
     before = _metrics(stack)
 
     # Restart with a timeout that fits, after deleting the done job's folder: no counter goes back.
-    stack.kill("orchestrator", signal.SIGTERM)
-    shutil.rmtree(stack.paths.job_dir(stack.job_for(quick.name)["jobKey"]))
-    stack.env["OCR_TIMEOUT_S"] = "120"
-    stack.start("orchestrator")
-    wait_for(lambda: _metrics(stack)["startedAt"] != before["startedAt"], timeout_s=20, what="the new orchestrator")
+    shutil.rmtree(stack.paths.job_dir(quick_state["jobKey"]))
+    _restart_orchestrator(stack, OCR_TIMEOUT_S=120)
     after = _metrics(stack)
     assert after["jobs_created"] == before["jobs_created"] == 2 and after["pages_done"] >= before["pages_done"] > 0
-
     env = {**stack.env, "SIDECAR_URL": f"http://127.0.0.1:{stack.ports['sidecar']}"}
     cli = subprocess.run(
         [sys.executable, "-m", "services.stack", "retry", key, "--wait", "20"],
