@@ -50,10 +50,11 @@ def host_id() -> str:
 
 
 def process_start(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), or None if there is none."""
+    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22); None if it is gone."""
     stat = _read(f"/proc/{pid}/stat")
     fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
+    # A zombie (Z) or dying (X) process writes nothing more: killed, it may wait a while for whoever reaps it.
+    return fields[19] if len(fields) > 19 and fields[0] not in ("Z", "X") else None
 
 
 def writer_tag(pid: int | None = None) -> str:

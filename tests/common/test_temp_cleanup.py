@@ -1,7 +1,10 @@
 """Which temp files a stage replica may remove: only those whose writer is provably dead (services.common.atomic)."""
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from services.common.atomic import (
     STALE_TEMP_S,
@@ -12,7 +15,7 @@ from services.common.atomic import (
     temp_path_for,
     writer_tag,
 )
-from tests.conftest import temp_of_a_finished_process
+from tests.conftest import ROOT, temp_of_a_finished_process, wait_for
 
 
 def test_the_temp_of_a_writer_that_is_gone_is_removed(tmp_path):
@@ -54,3 +57,19 @@ def test_only_the_temp_files_of_the_named_process_go_when_it_was_killed(tmp_path
         path.write_bytes(b"x")
     assert remove_temp_files_of(tmp_path, os.getpid()) == 1
     assert other.exists() and not mine.exists()
+
+
+def test_a_killed_writer_not_yet_reaped_is_dead(tmp_path):
+    code = (
+        "import sys, time; from pathlib import Path; from services.common.atomic import temp_path_for; "
+        f"p = temp_path_for(Path({str(tmp_path / 'page-0001.txt')!r})); p.write_bytes(b'x'); print(p, flush=True); "
+        "time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    temp = Path(child.stdout.readline().strip())
+    assert not temp_is_dead(temp)  # alive
+    child.kill()
+    wait_for(lambda: Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] == "Z", what="a zombie")
+    assert temp_is_dead(temp)  # killed, still waiting for its parent to reap it
+    child.wait()
+    child.stdout.close()

@@ -46,7 +46,7 @@ def assert_done_once(stack, name):
 
 
 def test_a_second_orchestrator_waits_and_takes_over_when_the_first_is_killed(make_stack, tmp_path):
-    stack = make_stack(ORCHESTRATOR_LEASE_TTL_S="60")
+    stack = make_stack(ORCHESTRATOR_LEASE_TTL_S="60", OCR_WORKERS="1")
     second = start_second(stack)
     pdf = document(tmp_path, "killed-holder.pdf")
     stack.drop(pdf)
@@ -62,7 +62,7 @@ def test_a_second_orchestrator_waits_and_takes_over_when_the_first_is_killed(mak
 
 
 def test_a_frozen_orchestrator_is_replaced_after_its_ttl_and_stops_when_it_wakes(make_stack, tmp_path):
-    stack = make_stack(ORCHESTRATOR_LEASE_TTL_S="2")
+    stack = make_stack(ORCHESTRATOR_LEASE_TTL_S="2", OCR_WORKERS="1")
     second = start_second(stack)
     pdf = document(tmp_path, "frozen-holder.pdf")
     stack.drop(pdf)

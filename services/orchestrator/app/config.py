@@ -10,6 +10,8 @@ from typing import Any
 from services.common.env import env_float, env_int, env_str
 from services.common.paths import DataPaths
 
+from .replicas import parse_urls
+
 # Stage services start with the orchestrator and take seconds to listen (prep warms its workers first; slower in
 # containers): unreachable in this window is "starting", not an outage.
 DEFAULT_STARTUP_GRACE_S = 30.0
@@ -42,8 +44,9 @@ class Config:
         return cls(
             paths=DataPaths.from_env(environ),
             tick_interval_s=env_float(environ, "TICK_INTERVAL_S", 0.5, minimum=0.01),
-            prep_url=env_str(environ, "PREP_URL", "http://127.0.0.1:8081").rstrip("/"),
-            ocr_url=env_str(environ, "OCR_URL", "http://127.0.0.1:8082").rstrip("/"),
+            # One URL, or a comma-separated list of replicas (replicas.py says when to use which).
+            prep_url=",".join(parse_urls(env_str(environ, "PREP_URL", "http://127.0.0.1:8081"), "PREP_URL")),
+            ocr_url=",".join(parse_urls(env_str(environ, "OCR_URL", "http://127.0.0.1:8082"), "OCR_URL")),
             prep_concurrency=env_int(environ, "PREP_CONCURRENCY", 2, minimum=1),
             ocr_concurrency=env_int(environ, "OCR_CONCURRENCY", 2, minimum=1),
             max_jobs_in_flight=env_int(environ, "MAX_JOBS_IN_FLIGHT", 8, minimum=1),

@@ -20,6 +20,7 @@ from services.common.logs import bind_job
 from services.common.stage_api import OCR_PATH, PREP_PATH
 
 from .config import Config
+from .replicas import Replicas, parse_urls
 from .stages import Outcome, StageResult, call_stage
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Finished:
     result: StageResult
     during_startup: bool = False
     """The service was not listening yet within its start-up grace: not an outage, not counted."""
+    url: str = ""  # the replica that answered (or did not)
 
     def is_for(self, job: Job) -> bool:
         """Whether this answers the call the job is waiting for (not a stale one for a job that moved on)."""
@@ -161,6 +163,10 @@ class Dispatcher:
             Stage.PREP: ServiceHealth("prep", config.prep_url, config.stage_startup_grace_s),
             Stage.OCR: ServiceHealth("ocr", config.ocr_url, config.stage_startup_grace_s),
         }
+        self.replicas = {
+            Stage.PREP: Replicas(parse_urls(config.prep_url, "PREP_URL")),
+            Stage.OCR: Replicas(parse_urls(config.ocr_url, "OCR_URL")),
+        }
         self.running: dict[Stage, set[str]] = {Stage.PREP: set(), Stage.OCR: set()}
         self._results: queue.SimpleQueue[Finished] = queue.SimpleQueue()
 
@@ -177,29 +183,38 @@ class Dispatcher:
         stage = job.stage
         self.running[stage].add(job.job_key)
         self.health[stage].probe_started(time.monotonic())
-        url, payload, timeout_s = self._request_for(job)
+        base_url = self.replicas[stage].pick(time.monotonic())
+        path, payload, timeout_s = self._request_for(job)
         ctx = contextvars.copy_context()
         key, attempt = job.job_key, job.attempt
         self._run(
-            lambda: ctx.run(self._call, key, stage, attempt, url, payload, timeout_s),
+            lambda: ctx.run(self._call, key, stage, attempt, base_url, path, payload, timeout_s),
             f"{stage.value.lower()}-{key[:12]}",
         )
 
     def _request_for(self, job: Job) -> tuple[str, dict[str, object], float]:
         if job.stage is Stage.PREP:
             return (
-                self.config.prep_url + PREP_PATH,
+                PREP_PATH,
                 {"jobKey": job.job_key, "input": job.input["path"]},
                 self.config.prep_timeout_s,
             )
-        return self.config.ocr_url + OCR_PATH, {"jobKey": job.job_key}, self.config.ocr_timeout_s
+        return OCR_PATH, {"jobKey": job.job_key}, self.config.ocr_timeout_s
 
     def _call(
-        self, job_key: str, stage: Stage, attempt: int, url: str, payload: dict[str, object], timeout_s: float
+        self,
+        job_key: str,
+        stage: Stage,
+        attempt: int,
+        base_url: str,
+        path: str,
+        payload: dict[str, object],
+        timeout_s: float,
     ) -> None:
         with bind_job(job_key, stage.value, attempt):
-            result = call_stage(self.health[stage].name, url, payload, job_key, stage.value, attempt, timeout_s)
-        self._results.put(Finished(job_key, stage, attempt, result))
+            name = self.health[stage].name
+            result = call_stage(name, base_url + path, payload, job_key, stage.value, attempt, timeout_s)
+        self._results.put(Finished(job_key, stage, attempt, result, url=base_url))
 
     def collect(self) -> list[Finished]:
         """Results of calls that finished since the last tick."""
@@ -210,8 +225,13 @@ class Dispatcher:
             except queue.Empty:
                 return done
             self.running[item.stage].discard(item.job_key)
-            health = self.health[item.stage]
-            health.record(item.result.outcome, item.result.error.get("message", ""), time.monotonic())
+            now = time.monotonic()
+            health, replicas = self.health[item.stage], self.replicas[item.stage]
+            reached = item.result.outcome is not Outcome.UNAVAILABLE
+            replicas.done(item.url, reached, now)
+            # One replica down while others answer is no outage of the stage: its jobs go to the others.
+            if reached or not replicas.reachable(now):
+                health.record(item.result.outcome, item.result.error.get("message", ""), now)
             item.during_startup = health.starting
             done.append(item)
 
