@@ -231,3 +231,16 @@ async def _indexed(sidecar, count):
 
 async def _streams(sidecar, count):
     return sidecar.app[EVENTS].clients == count
+
+
+def test_the_ring_returns_what_follows_a_position_in_order_within_the_limit():
+    from sidecar.events import ChangeStream
+
+    stream = ChangeStream(window=100)
+    for i in range(150):
+        stream.apply(f"k{i}", None, None)
+    assert [c.seq for c in stream.since(145)] == [146, 147, 148, 149, 150]
+    assert [c.seq for c in stream.since(60, limit=3)] == [61, 62, 63]
+    assert stream.since(150) == []
+    assert stream.since(49) is None  # 50 left the window: the client fell behind
+    assert stream.since(50)[0].seq == 51
