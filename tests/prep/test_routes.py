@@ -8,6 +8,7 @@ import shutil
 import pytest
 from PIL import Image
 
+from services.common.deadline import TRANSFER_MARGIN_S
 from services.common.stage_api import PAGES_DIR, PAGES_MANIFEST, PREP_PATH
 from services.common.web import job_headers
 from tests.factory import (
@@ -139,3 +140,15 @@ async def test_a_body_that_is_not_a_json_object_gets_400(prep_client):
     client = await prep_client()
     resp = await client.post(PREP_PATH, data=b"[1, 2]")
     assert resp.status == 400
+
+
+async def test_a_call_past_the_callers_timeout_writes_no_manifest(prep_client, make_job):
+    # A caller that waits no longer than the transfer margin has given up before any page is done.
+    source = make_job(lambda p: write_pdf(p, pages(1)))
+    client = await prep_client()
+    headers = job_headers("job1", "PREP", 1, TRANSFER_MARGIN_S)
+    resp = await client.post(PREP_PATH, json={"jobKey": "job1", "input": "source.pdf"}, headers=headers)
+    assert resp.status == 504 and (await resp.json())["error"]["type"] == "CallAbandoned"
+    assert not (source.parent / PAGES_DIR / PAGES_MANIFEST).exists()
+    assert (await post(client)).status == 200  # the next attempt, in time, completes it
+    assert (source.parent / PAGES_DIR / PAGES_MANIFEST).exists()
