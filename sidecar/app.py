@@ -93,7 +93,7 @@ def create_app(config: Config) -> web.Application:
         middlewares.append(token_middleware(config.token))
     app = web.Application(middlewares=middlewares)
     index, status, aggregates = JobIndex(), SidecarStatus(), Aggregates()
-    changes = ChangeStream(config.events_window)
+    changes = ChangeStream(config.events_window, lambda: status.scanned)
     index.add_listener(aggregates.apply)
     index.add_listener(changes.apply)
     views = Views(index, MetricsFileReader(config.paths.metrics_path), status, aggregates)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -50,6 +51,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+Send = Callable[[bytes], Awaitable[None]]
+
+
 async def _follow(
     stream: ChangeStream,
     request: web.Request,
@@ -64,8 +68,11 @@ async def _follow(
         except TimeoutError as e:
             raise SlowClient(f"nothing read for {timeout_s:g} s") from e
 
-    loop = asyncio.get_running_loop()
     await send(opening())
+    if not stream.is_ready():  # the initial scan: /jobs is not complete yet, nor is the stream recording
+        if not await _until_ready(stream, request, send):
+            return
+        resume = None
     if resume is None:
         await send(relist_event(stream, "no Last-Event-ID, or one outside the replay window: list /jobs again"))
         position = stream.last_seq
@@ -79,13 +86,34 @@ async def _follow(
             position = changes[-1].seq
             await send(encode_changes(stream, changes))
             continue
-        quiet_since = loop.time()
-        while stream.last_seq == position and not stream.closing:
-            if request.transport is None or request.transport.is_closing():
-                return
-            if loop.time() - quiet_since >= heartbeat_s:
-                await send(HEARTBEAT)
-                quiet_since = loop.time()
-            await stream.wait(position, min(DISCONNECT_CHECK_S, heartbeat_s))
-        if stream.last_seq != position:
-            await asyncio.sleep(BATCH_S)
+        if not await _quiet(stream, request, send, position, heartbeat_s):
+            return
+        await asyncio.sleep(BATCH_S)
+
+
+def _gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+async def _until_ready(stream: ChangeStream, request: web.Request, send: Send) -> bool:
+    """Heartbeats until the sidecar is ready; False when the client left (or the server stops) meanwhile."""
+    while not stream.is_ready():
+        if _gone(request) or stream.closing:
+            return False
+        await send(HEARTBEAT)
+        await asyncio.sleep(DISCONNECT_CHECK_S)
+    return True
+
+
+async def _quiet(stream: ChangeStream, request: web.Request, send: Send, position: int, heartbeat_s: float) -> bool:
+    """Wait for a change after `position`, with heartbeats; False when the client left or the stream closes."""
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    while stream.last_seq == position:
+        if _gone(request) or stream.closing:
+            return False
+        if loop.time() - quiet_since >= heartbeat_s:
+            await send(HEARTBEAT)
+            quiet_since = loop.time()
+        await stream.wait(position, min(DISCONNECT_CHECK_S, heartbeat_s))
+    return True

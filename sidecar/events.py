@@ -17,6 +17,7 @@ import itertools
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 
 import orjson
 
@@ -50,8 +51,11 @@ class Change:
 class ChangeStream:
     """The ring of recent changes and the wake-up of the clients following it."""
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, is_ready: Callable[[], bool] = lambda: True) -> None:
         self.stream_id = time.time_ns() // 1_000_000
+        self.is_ready = is_ready
+        """Changes applied before the sidecar is ready (its initial scan) are not streamed: every client relists once
+        it is, so recording 100k scan changes would only cost the scan time."""
         self._ring: deque[Change] = deque(maxlen=window)
         self._seq = itertools.count(1)
         self.last_seq = 0
@@ -62,6 +66,8 @@ class ChangeStream:
 
     def apply(self, key: str, old: Entry | None, new: Entry | None) -> None:
         """The index's change listener: O(1), and one wake-up per loop iteration however many changes arrive."""
+        if not self.is_ready():
+            return
         self.last_seq = next(self._seq)
         if new is None:
             change = Change(self.last_seq, key, None, None, None, None, "deleted")

@@ -244,3 +244,26 @@ def test_the_ring_returns_what_follows_a_position_in_order_within_the_limit():
     assert stream.since(150) == []
     assert stream.since(49) is None  # 50 left the window: the client fell behind
     assert stream.since(50)[0].seq == 51
+
+
+def test_changes_before_the_initial_scan_ends_are_not_recorded():
+    from sidecar.events import ChangeStream
+
+    ready = False
+    stream = ChangeStream(window=10, is_ready=lambda: ready)
+    stream.apply("scanned", None, None)
+    assert stream.last_seq == 0 and stream.since(0) == []
+    ready = True
+    stream.apply("after", None, None)
+    assert [c.key for c in stream.since(0)] == ["after"]
+
+
+async def test_a_client_connected_during_the_initial_scan_is_told_to_relist_once_it_ends(start_sidecar, jobs_dir):
+    for i in range(300):
+        write_state(jobs_dir, f"early{i}")
+    sidecar = await start_sidecar(wait_ready=False)
+    client = await EventReader.open(sidecar)
+    relist = await client.next_event("relist", timeout_s=30)
+    assert orjson.loads(relist["data"])["list"] == "/jobs"
+    assert (await sidecar.json("/jobs?limit=1"))[1]["total"] == 300  # the list it is told to fetch is complete
+    client.close()
