@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from services.common.errors import ConfigError
+from services.orchestrator.app import Config
 from services.orchestrator.app.lease import Lease, LeaseLost, generations, lease_dir_for, lease_path, read_holder
 from tests.conftest import wait_for
 
@@ -21,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import signal, sys, threading, time
 from pathlib import Path
+from services.common.errors import ConfigError
+from services.orchestrator.app import Config
 from services.orchestrator.app.lease import Lease, LeaseLost
 lease = Lease(Path(sys.argv[1]), float(sys.argv[2]))
 stop = threading.Event()
@@ -214,3 +218,9 @@ def test_the_liveness_probe_fails_only_for_a_holder_of_this_host_that_stopped_re
     assert probe() == 0
     first.signal(signal.SIGSTOP)
     wait_for(lambda: probe() == 1, timeout_s=20, what="the probe to see the silent lease")
+
+
+def test_a_lease_ttl_of_only_a_few_ticks_is_refused_at_start():
+    with pytest.raises(ConfigError, match="ORCHESTRATOR_LEASE_TTL_S=2 must be at least 8 ticks"):
+        Config.from_env({"ORCHESTRATOR_LEASE_TTL_S": "2", "TICK_INTERVAL_S": "0.5"})
+    assert Config.from_env({"ORCHESTRATOR_LEASE_TTL_S": "2", "TICK_INTERVAL_S": "0.1"}).lease_ttl_s == 2.0

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from services.common.env import env_float, env_int, env_str
+from services.common.errors import ConfigError
 from services.common.paths import DataPaths
 
 from .replicas import parse_urls
@@ -15,6 +16,8 @@ from .replicas import parse_urls
 # Stage services start with the orchestrator and take seconds to listen (prep warms its workers first; slower in
 # containers): unreachable in this window is "starting", not an outage.
 DEFAULT_STARTUP_GRACE_S = 30.0
+# The shortest lease TTL, in ticks: renewed every third of it, given up at three quarters.
+LEASE_TICKS_MIN = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +44,7 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        return cls(
+        config = cls(
             paths=DataPaths.from_env(environ),
             tick_interval_s=env_float(environ, "TICK_INTERVAL_S", 0.5, minimum=0.01),
             # One URL, or a comma-separated list of replicas (replicas.py says when to use which).
@@ -63,6 +66,13 @@ class Config:
             lease_ttl_s=env_float(environ, "ORCHESTRATOR_LEASE_TTL_S", 30.0, minimum=1.0),
             stage_startup_grace_s=env_float(environ, "STAGE_STARTUP_GRACE_S", DEFAULT_STARTUP_GRACE_S, minimum=0.0),
         )
+        # The lease is renewed from the tick: a TTL of a few ticks would be lost to one slow tick.
+        if config.lease_ttl_s < LEASE_TICKS_MIN * config.tick_interval_s:
+            raise ConfigError(
+                f"ORCHESTRATOR_LEASE_TTL_S={config.lease_ttl_s:g} must be at least {LEASE_TICKS_MIN} ticks "
+                f"(TICK_INTERVAL_S={config.tick_interval_s:g})"
+            )
+        return config
 
     def to_log(self) -> dict[str, Any]:
         """The effective settings as plain values, for the one start-up log line."""
