@@ -69,3 +69,9 @@ def test_dockerfile_copies_paths_that_exist_and_runs_as_non_root():
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), source
     assert any(line.startswith("USER 10001") for line in lines)
+
+
+def test_one_orchestrator_runs_and_a_stop_lets_it_release_its_lease(compose):
+    orchestrator = compose["services"]["orchestrator"]
+    assert orchestrator.get("deploy", {}).get("replicas", 1) == 1
+    assert orchestrator["stop_signal"] == "SIGTERM"  # SIGTERM: calls finish, the lease is released for the next one

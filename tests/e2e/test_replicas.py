@@ -17,7 +17,8 @@ from tests import factory
 from tests.conftest import free_port, is_healthy, wait_for
 
 PREP_REPLICAS, OCR_REPLICAS = 2, 3
-DOCUMENTS = 4
+# `REPLICA_DOCUMENTS=20 REPLICA_KILLS=30` is the long variant (minutes); the default keeps CI under a minute.
+DOCUMENTS = int(os.environ.get("REPLICA_DOCUMENTS", "4"))
 KILLS = int(os.environ.get("REPLICA_KILLS", "5"))
 SMALL_PAGE = (1240, 900)
 
@@ -94,7 +95,7 @@ def temp_files(stack):
     return [p for p in stack.paths.jobs_dir.rglob(".tmp-*")]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(int(os.environ.get("REPLICA_TIMEOUT_S", "240")))
 def test_replicas_killed_at_random_leave_every_document_done_once_and_nothing_behind(make_stack, tmp_path):
     seed = int(os.environ.get("REPLICA_SEED", time.time_ns() % 10_000))
     rng = random.Random(seed)
