@@ -66,6 +66,7 @@ bench: install
 	bench/.venv/bin/python bench/ocr_bench.py --pipeline
 	bench/.venv/bin/python bench/real_bench.py
 	$(PY) bench/sidecar_bench.py
+	$(PY) bench/observability_bench.py
 
 # Real scans (../shared/corpus/real-dev; skipped with a message when absent): the pipeline vs OCRmyPDF plain and
 # clean. Faster iteration: `make bench-real REAL_ARGS="--only pipeline --file cardinal.pdf"`.
