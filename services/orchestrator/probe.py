@@ -10,6 +10,6 @@ import socket
 import sys
 
 from .app.config import Config
-from .app.lease import holder_is_stale
+from .app.lease_files import holder_is_stale
 
 sys.exit(1 if holder_is_stale(Config.from_env().paths.jobs_dir, socket.gethostname()) else 0)

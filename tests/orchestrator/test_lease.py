@@ -15,7 +15,8 @@ import pytest
 
 from services.common.errors import ConfigError
 from services.orchestrator.app import Config
-from services.orchestrator.app.lease import Lease, LeaseLost, generations, lease_dir_for, lease_path, read_holder
+from services.orchestrator.app.lease import Lease, LeaseLost
+from services.orchestrator.app.lease_files import generations, lease_dir_for, lease_path, read_holder
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

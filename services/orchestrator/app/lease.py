@@ -24,24 +24,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from services.common.clock import now_iso, parse_time
 
+from .lease_files import Holder, boot_id, generations, lease_dir_for, lease_path, read_holder
+
 log = logging.getLogger(__name__)
 
-LEASE_DIR_NAME = ".orchestrator-lease"
-_LEASE_RE = re.compile(r"^lease\.(\d{12})\.json$")
 # Renewals per TTL: a holder renews at 1/3 and 2/3 of its TTL, before giving up at HOLD_FRACTION.
 RENEWALS_PER_TTL = 3
 # A holder that has not renewed for this share of its TTL gives up: the margin covers clock rate differences
@@ -59,55 +54,6 @@ class LeaseLost(Exception):
     """Another orchestrator holds the lease now, or this one could not prove it still holds it."""
 
 
-def _boot_id() -> str:
-    """Which boot of which machine: containers of one host share it, other hosts differ."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-@dataclass(frozen=True, slots=True)
-class Holder:
-    """What a lease file says about the orchestrator that wrote it."""
-
-    owner: str
-    host: str
-    boot_id: str
-    pid: int
-    ttl_s: float
-    renewed_at: str
-    released: bool = False
-
-    def to_json(self) -> bytes:
-        doc = {
-            "owner": self.owner,
-            "host": self.host,
-            "bootId": self.boot_id,
-            "pid": self.pid,
-            "ttlS": self.ttl_s,
-            "renewedAt": self.renewed_at,
-            "released": self.released,
-        }
-        return orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Holder:
-        doc: dict[str, Any] = orjson.loads(data)
-        return cls(
-            owner=str(doc["owner"]),
-            host=str(doc["host"]),
-            boot_id=str(doc.get("bootId", "")),
-            pid=int(doc["pid"]),
-            ttl_s=float(doc["ttlS"]),
-            renewed_at=str(doc["renewedAt"]),
-            released=bool(doc.get("released", False)),
-        )
-
-    def describe(self) -> str:
-        return f"{self.owner} (renewed {self.renewed_at} by its clock, TTL {self.ttl_s:g}s)"
-
-
 def _process_gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -116,31 +62,6 @@ def _process_gone(pid: int) -> bool:
     except OSError:
         return False  # EPERM: it exists, owned by someone else
     return False
-
-
-def lease_dir_for(jobs_dir: Path) -> Path:
-    return jobs_dir / LEASE_DIR_NAME
-
-
-def generations(folder: Path) -> list[int]:
-    """The lease generations on disk, oldest first."""
-    try:
-        names = [entry.name for entry in folder.iterdir()]
-    except FileNotFoundError:
-        return []
-    return sorted(int(m.group(1)) for name in names if (m := _LEASE_RE.match(name)))
-
-
-def lease_path(folder: Path, generation: int) -> Path:
-    return folder / f"lease.{generation:012d}.json"
-
-
-def read_holder(folder: Path, generation: int) -> Holder | None:
-    """The holder named by one generation, or None if it is gone or not (yet) readable."""
-    try:
-        return Holder.from_json(lease_path(folder, generation).read_bytes())
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _uptime_s() -> float:
@@ -154,7 +75,7 @@ class Lease:
     def __init__(self, jobs_dir: Path, ttl_s: float) -> None:
         self.folder = lease_dir_for(jobs_dir)
         self.ttl_s = ttl_s
-        self.host, self.boot_id, self.pid = socket.gethostname(), _boot_id(), os.getpid()
+        self.host, self.boot_id, self.pid = socket.gethostname(), boot_id(), os.getpid()
         self.owner = f"{self.host}/{self.pid}/{secrets.token_hex(4)}"
         self.generation = 0
         self._renewed_at = 0.0
@@ -328,18 +249,3 @@ class _Waiter:
         with contextlib.suppress(ValueError):
             return f"last renewal at {parse_time(holder.renewed_at).isoformat()} by its clock"
         return "renewal time unreadable"
-
-
-def holder_is_stale(jobs_dir: Path, host: str) -> bool:
-    """For the liveness probe: whether the lease is held by this host's orchestrator and not renewed in time.
-
-    Compares wall-clock times written and read on one machine (the probe runs beside the orchestrator), so skew
-    does not enter. A lease of another host, a released one or none at all is not this container's problem.
-    """
-    folder = lease_dir_for(jobs_dir)
-    newest = max(generations(folder), default=0)
-    holder = read_holder(folder, newest) if newest else None
-    if holder is None or holder.released or holder.host != host:
-        return False
-    age_s = time.time() - parse_time(holder.renewed_at).timestamp()
-    return age_s > holder.ttl_s
