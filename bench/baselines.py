@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from PIL import Image
 
@@ -189,7 +190,13 @@ class PipelineJob:
         return self.state.get("state") == "DONE"
 
 
-def _terminal_states(jobs_dir: Path, seen: set[str]) -> dict[str, object] | None:
+def _input_name(state: dict[str, object]) -> str:
+    source = state.get("input")
+    return str(source.get("name", "")) if isinstance(source, dict) else ""
+
+
+def _terminal_states(jobs_dir: Path, seen: set[str], name: str | None = None) -> dict[str, object] | None:
+    """A finished job not seen yet (the one of the document `name`, when given)."""
     for state_path in jobs_dir.glob("*/state.json"):
         if state_path.parent.name in seen:
             continue
@@ -197,7 +204,7 @@ def _terminal_states(jobs_dir: Path, seen: set[str]) -> dict[str, object] | None
             state: dict[str, object] = json.loads(state_path.read_text())
         except (OSError, json.JSONDecodeError):
             continue  # written atomically, but a job folder may be half-created
-        if state.get("state") in ("DONE", "ERROR"):
+        if state.get("state") in ("DONE", "ERROR") and name in (None, _input_name(state)):
             return state | {"_dir": str(state_path.parent)}
     return None
 
@@ -223,16 +230,21 @@ class PipelineStack:
     job's text output); adjust `_pipeline_pages` if the text output's layout changes.
     """
 
-    def __init__(self, data_dir: Path, timeout_s: float = PIPELINE_TIMEOUT_S) -> None:
+    def __init__(self, data_dir: Path, timeout_s: float = PIPELINE_TIMEOUT_S, log_path: Path | None = None) -> None:
         launcher = ocr_stack_bin()
         if not launcher.exists():
             raise Unavailable(f"{launcher} not found: run `make install` so the pipeline can be benchmarked")
         self.data_dir, self.timeout_s = data_dir, timeout_s
         self.inbox, self.jobs = data_dir / "inbox", data_dir / "jobs"
         self._seen: set[str] = set()
+        # The services' logs, kept when asked: when the stack fails mid-run, they say why.
+        self._log_file: IO[bytes] | None = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115
         env = _stack_env(data_dir)
         self._stack = subprocess.Popen(
-            [str(launcher), "up", "--no-samples"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [str(launcher), "up", "--no-samples"],
+            env=env,
+            stdout=self._log_file or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         # Ready when the inbox exists (dropping earlier would race the first intake scan) and both stage services
         # answer /healthz, which they do only once their worker pools are warm: the first document is not
@@ -252,9 +264,11 @@ class PipelineStack:
         start = time.perf_counter()
         staged.rename(self.inbox / document.name)  # atomic, so intake never sees a half-written file
         deadline = time.monotonic() + self.timeout_s
-        while (state := _terminal_states(self.jobs, self._seen)) is None:
-            if self._stack.poll() is not None or time.monotonic() > deadline:
-                raise Unavailable(f"ocr-stack stopped or timed out before {document.name} finished")
+        while (state := _terminal_states(self.jobs, self._seen, document.name)) is None:
+            if self._stack.poll() is not None:
+                raise Unavailable(f"ocr-stack exited ({self._stack.returncode}) before {document.name} finished")
+            if time.monotonic() > deadline:
+                raise Unavailable(f"{document.name} not finished after {self.timeout_s:.0f} s")
             time.sleep(PIPELINE_POLL_S)
         seconds = time.perf_counter() - start
         self._seen.add(Path(str(state["_dir"])).name)
@@ -285,6 +299,10 @@ class PipelineStack:
             ended[name] = PipelineJob(state, _pipeline_pages(state, pages), time.perf_counter() - start)
         return [ended[d.name] for d, _ in documents], max(job.seconds for job in ended.values())
 
+    @property
+    def alive(self) -> bool:
+        return self._stack.poll() is None
+
     def close(self) -> None:
         self._stack.send_signal(signal.SIGTERM)
         try:
@@ -292,6 +310,8 @@ class PipelineStack:
         except subprocess.TimeoutExpired:
             self._stack.kill()
             self._stack.wait()
+        if self._log_file is not None:
+            self._log_file.close()
 
     def __enter__(self) -> PipelineStack:
         return self

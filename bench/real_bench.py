@@ -43,13 +43,17 @@ SYSTEM_KEYS = {
 }
 # A page that already has text is kept as it is (our default `skip` mode does the same); without it OCRmyPDF
 # refuses graph_ocred.pdf and multipage.pdf outright ("page already has text").
-OCRMYPDF_COMMON = ("--skip-text",)
+# And Tesseract's time per page is not limited (OCRmyPDF's default gives up after 180 s and delivers the page
+# without text: on this shared machine under load, skew.pdf then "read" at 99.7 % CER).
+OCRMYPDF_COMMON = ("--skip-text", "--tesseract-timeout", "3600")
 OCRMYPDF_CLEAN_OPTIONS = ("--deskew", "--clean", "--rotate-pages")
 # What OCRmyPDF's own error message tells a user to add for an image without a usable dpi (typewriter.png,
 # baiona_color.jpg's JFIF 1x1); 300 is its example. PDFs carry their own page size.
 OCRMYPDF_IMAGE_DPI = ("--image-dpi", "300")
 SKIPPED_MARK = "[OCR skipped on page"
 FILE_TIMEOUT_S = 900
+# The stacks' own logs (JSON lines), outside the repo: when a document fails, they say why.
+STACK_LOG = Path(tempfile.gettempdir()) / f"bench-real-stack-{os.getpid()}.log"
 
 Outcome = dict[str, object]  # state, seconds, texts, and optional error / pipeline details
 
@@ -101,18 +105,31 @@ def _job_details(state: dict[str, object]) -> dict[str, object]:
     return details
 
 
-def pipeline_runner(stack: baselines.PipelineStack) -> Callable[[real_corpus.RealFile], Outcome]:
-    def run(file: real_corpus.RealFile) -> Outcome:
+class PipelineRunner:
+    """The stack, one document at a time; a stack that stopped is started afresh for the next file (logged)."""
+
+    def __init__(self, resources: ExitStack, log_path: Path) -> None:
+        self._resources, self.log_path = resources, log_path
+        self._stack: baselines.PipelineStack | None = None
+
+    def _ready_stack(self) -> baselines.PipelineStack:
+        if self._stack is None or not self._stack.alive:
+            data_dir = Path(self._resources.enter_context(tempfile.TemporaryDirectory(prefix="bench-real-stack-")))
+            stack = baselines.PipelineStack(data_dir, FILE_TIMEOUT_S, self.log_path)
+            self._stack = self._resources.enter_context(stack)
+        return self._stack
+
+    def __call__(self, file: real_corpus.RealFile) -> Outcome:
+        start = time.perf_counter()
         try:
-            job = stack.process(file.path, file.pages)
+            job = self._ready_stack().process(file.path, file.pages)
         except baselines.Unavailable as e:
-            return {"state": "ERROR", "seconds": float(FILE_TIMEOUT_S), "texts": [], "error": str(e)}
+            seconds = time.perf_counter() - start
+            return {"state": "ERROR", "seconds": seconds, "texts": [], "error": f"{e} (log: {self.log_path})"}
         outcome: Outcome = {"state": job.state.get("state"), "seconds": job.seconds, "texts": job.texts}
         if not job.done:
             outcome["error"] = str(job.state.get("error"))
         return outcome | _job_details(job.state)
-
-    return run
 
 
 def systems(keys: list[str], resources: ExitStack) -> dict[str, Callable[[real_corpus.RealFile], Outcome]]:
@@ -122,8 +139,7 @@ def systems(keys: list[str], resources: ExitStack) -> dict[str, Callable[[real_c
         if name == PIPELINE_BATCH:
             continue  # not file by file: see run_batch
         if name == PIPELINE:
-            data_dir = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="bench-real-stack-")))
-            table[name] = pipeline_runner(resources.enter_context(baselines.PipelineStack(data_dir, FILE_TIMEOUT_S)))
+            table[name] = PipelineRunner(resources, STACK_LOG)
         elif name == OCRMYPDF:
             table[name] = lambda f: run_ocrmypdf(f, ())
         else:
@@ -163,7 +179,7 @@ def run_batch(files: list[real_corpus.RealFile], texts_dir: Path | None) -> list
     """
     print(f"all {len(files)} files at once: {PIPELINE_BATCH} ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-real-batch-") as data_dir:
-        with baselines.PipelineStack(Path(data_dir), FILE_TIMEOUT_S) as stack:
+        with baselines.PipelineStack(Path(data_dir), FILE_TIMEOUT_S, STACK_LOG) as stack:
             jobs, wall_s = stack.process_batch([(f.path, f.pages) for f in files])
         rows = []
         for file, job in zip(files, jobs, strict=True):
@@ -232,6 +248,8 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     out.with_suffix(".md").write_text(markdown + "\n")
     print(f"\nwrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
+    if STACK_LOG.exists():
+        print(f"the stacks' logs: {STACK_LOG}", file=sys.stderr)
 
 
 if __name__ == "__main__":
