@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 _FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -42,10 +43,10 @@ def page_image(
     return img
 
 
-def write_pdf(path: Path, pages: Sequence[Image.Image]) -> Path:
-    """A scanned-looking PDF: one image per page at 300 dpi."""
+def write_pdf(path: Path, pages: Sequence[Image.Image], dpi: float = DPI) -> Path:
+    """A scanned-looking PDF: one image per page, at 300 dpi unless told (the page size follows)."""
     first, *rest = [p.convert("RGB") for p in pages]
-    first.save(path, "PDF", resolution=DPI, save_all=True, append_images=rest)
+    first.save(path, "PDF", resolution=dpi, save_all=True, append_images=rest)
     return path
 
 
@@ -163,3 +164,20 @@ def write_ocr_layer_pdf(path: Path, image: Image.Image, layer: Sequence[str], ba
 
 SAMPLE_FR = ["Le château de la forêt", "Élève très doué à l'école", "Numéro 42 sur la façade"]
 SAMPLE_EN = ["The quick brown fox", "jumps over the lazy dog", "Invoice number 1234"]
+
+
+def photographed_page(lines: Sequence[str], size: tuple[int, int] = PAGE_SIZE, font_size: int = 56) -> Image.Image:
+    """A phone photo of a page: gray paper lit unevenly, slightly turned, on a dark table filling the margins."""
+    page = page_image(lines, size=size, font_size=font_size)
+    width, height = page.size
+    # Paper 215 under the light, 165 in the far corner; ink 60: the contrast a photo of a printed page has.
+    light = np.linspace(215, 165, width, dtype=np.float32)[None, :] * np.linspace(1.0, 0.9, height)[:, None]
+    ink = np.asarray(page, dtype=np.float32) / 255.0
+    paper = Image.fromarray((60 + (light - 60) * ink).astype(np.uint8), "L")
+    turned = paper.rotate(1.5, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=25)
+    margin_x, margin_y = width // 6, height // 8
+    table = Image.new("L", (turned.width + 2 * margin_x, turned.height + 2 * margin_y), 25)
+    table.paste(turned, (margin_x, margin_y))
+    noise = np.random.default_rng(7).normal(0, 6, (table.height, table.width))
+    photo = np.clip(np.asarray(table.filter(ImageFilter.GaussianBlur(1.0)), dtype=np.float32) + noise, 0, 255)
+    return Image.fromarray(photo.astype(np.uint8), "L")

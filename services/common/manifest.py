@@ -46,11 +46,21 @@ class ManifestPage:
     skew_deg: float = 0.0
     text: str = TEXT_OCR
     text_layer: str = LAYER_NONE
+    # What prep did to the pixels (issue 7): the scale it applied to size the text, whether the text lines run
+    # down the page (turned by 90 degrees: the OCR service sets it upright), the decoded page at the same scale
+    # for the OCR service to read when the clean one reads worse (a name in `pages/`, or ""), and why the page
+    # could not be read at all ("" when it could: `file` is then a blank page of the right size).
+    scale: float = 1.0
+    lines_vertical: bool = False
+    fallback: str = ""
+    error: str = ""
 
     def to_json(self) -> dict[str, Any]:
         dpi: float | int = int(self.dpi) if float(self.dpi).is_integer() else self.dpi
         entry = {"page": self.page, "file": self.file, "width": self.width, "height": self.height, "dpi": dpi}
-        return entry | {"skewDeg": self.skew_deg, "text": self.text, "textLayer": self.text_layer}
+        entry |= {"skewDeg": self.skew_deg, "text": self.text, "textLayer": self.text_layer}
+        entry |= {"scale": self.scale, "linesVertical": self.lines_vertical, "fallback": self.fallback}
+        return entry | ({"error": self.error} if self.error else {})
 
     @classmethod
     def from_json(cls, entry: Any) -> ManifestPage:
@@ -66,9 +76,15 @@ class ManifestPage:
                 skew_deg=float(entry.get("skewDeg", 0.0)),
                 text=str(entry.get("text", TEXT_OCR)),
                 text_layer=str(entry.get("textLayer", LAYER_NONE)),
+                scale=float(entry.get("scale", 1.0)),
+                lines_vertical=bool(entry.get("linesVertical", False)),
+                fallback=str(entry.get("fallback", "")),
+                error=str(entry.get("error", "")),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid: {e}") from e
+        if "/" in page.fallback or page.scale <= 0:
+            raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")
         if page.page < 1 or page.dpi <= 0 or page.text not in TEXT_SOURCES or page.text_layer not in TEXT_LAYERS:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")
         return page
@@ -166,5 +182,7 @@ def read_complete_manifest(pages_dir: Path) -> PagesManifest | None:
         return None
     for page in manifest.pages:
         if "/" in page.file or not page_file(pages_dir, page).is_file():
+            return None
+        if page.fallback and not (pages_dir / page.fallback).is_file():
             return None
     return manifest

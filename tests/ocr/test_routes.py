@@ -167,3 +167,20 @@ async def test_a_call_that_outlives_the_callers_timeout_writes_no_document(ocr_c
     # The page itself is cache for the next attempt, which then commits in time.
     resp = await post_ocr(client, headers={"X-Job-Key": "job1", "X-Job-Stage": "OCR", "X-Job-Timeout-S": "60"})
     assert resp.status == 200 and (job_dir / "document.txt").exists()
+
+
+async def test_a_page_prep_could_not_read_fails_alone_and_the_document_completes(ocr_client, make_job):
+    job_dir = make_job(pages=[["Le château de la forêt"], ["blank stand-in"]])
+    manifest_path = job_dir / "pages" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["pages"][1]["error"] = "page 2 is 40000 x 40000 pixels, over 2 times the limit"
+    manifest_path.write_text(json.dumps(manifest))
+    resp = await post_ocr(await ocr_client())
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["failedPages"] == [2]
+    assert "prep could not read the page: page 2 is 40000 x 40000 pixels" in body["warnings"][0]
+    assert "château" in (job_dir / "document.txt").read_text("utf-8")
+    pdf = pdfium.PdfDocument(job_dir / "document.pdf")
+    assert len(pdf) == 2
+    pdf.close()

@@ -70,3 +70,11 @@ def test_denoise_is_exactly_a_3x3_median():
 def test_switched_off_steps_leave_the_page_as_it_is(text_page):
     clean, skew = normalise_page(text_page, 300, Options(deskew=False, clean=False, denoise=False))
     assert (clean, skew) == (text_page, 0.0)
+
+
+@pytest.mark.parametrize("turn", [90, 270])
+def test_the_skew_of_a_page_turned_sideways_is_measured_along_its_lines(text_page, turn):
+    skewed = text_page.rotate(2.0, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    turned = skewed.rotate(turn, expand=True)
+    straight = deskew(turned, estimate_skew(turned)).rotate(-turn, expand=True)
+    assert abs(estimate_skew(straight)) <= 0.2

@@ -29,12 +29,20 @@ def pages(n=1):
     return [page_image((SAMPLE_FR, SAMPLE_EN)[i % 2], size=SMALL_PAGE) for i in range(n)]
 
 
-def test_pdf_pages_render_as_grayscale_at_the_configured_dpi(tmp_path):
-    pdf = write_pdf(tmp_path / "s.pdf", pages(2))
+def test_pdf_pages_of_a_coarser_scan_render_as_grayscale_at_the_configured_dpi(tmp_path):
+    pdf = write_pdf(tmp_path / "s.pdf", pages(2), dpi=150)
     assert count_pages(pdf, Format.PDF, LIMITS) == 2
-    page = render_page(pdf, Format.PDF, 1, Limits(dpi=150))
-    assert (page.image.mode, page.dpi) == ("L", 150.0)
-    assert abs(page.image.width - SMALL_PAGE[0] / 2) <= 1
+    page = render_page(pdf, Format.PDF, 1, Limits(dpi=300))
+    assert (page.image.mode, page.dpi) == ("L", 300.0)
+    assert abs(page.image.width - SMALL_PAGE[0] * 2) <= 2
+
+
+def test_an_image_only_pdf_page_renders_at_the_resolution_of_its_image(tmp_path):
+    # The page declares 2400 dpi: rendered at the configured 300 dpi it would be a thumbnail of 1/8 the pixels.
+    pdf = write_pdf(tmp_path / "s.pdf", pages(), dpi=2400)
+    page = render_page(pdf, Format.PDF, 0, Limits(dpi=300))
+    assert page.dpi == pytest.approx(2400, rel=0.01)
+    assert abs(page.image.width - SMALL_PAGE[0]) <= 2
 
 
 def test_multi_page_tiff_pages_are_its_frames(tmp_path):
@@ -81,10 +89,14 @@ def test_a_pdf_without_pages_is_reported_as_such(tmp_path):
         count_pages(write_empty_pdf(tmp_path / "s.pdf"), Format.PDF, LIMITS)
 
 
-def test_a_pdf_page_over_the_pixel_budget_is_refused_before_rendering(tmp_path):
+def test_a_pdf_page_over_the_pixel_budget_is_rendered_scaled_down_to_it(tmp_path):
     pdf = write_pdf(tmp_path / "s.pdf", pages())
-    with pytest.raises(BadDocument, match=r"over the limit of 1,000,000 pixels per page \(PREP_MAX_PAGE_PIXELS\)"):
-        count_pages(pdf, Format.PDF, Limits(max_page_pixels=1_000_000))
+    limits = Limits(max_page_pixels=1_000_000)
+    assert count_pages(pdf, Format.PDF, limits) == 1
+    page = render_page(pdf, Format.PDF, 0, limits)
+    assert page.image.width * page.image.height <= 1_000_000
+    assert page.dpi < 300
+    assert "over PREP_MAX_PAGE_PIXELS=1,000,000: read at" in page.warnings[0]
 
 
 def test_a_pdf_with_more_pages_than_allowed_is_refused(tmp_path):
@@ -98,10 +110,19 @@ def test_a_decompression_bomb_is_refused_before_decoding(pixel_bomb):
         count_pages(pixel_bomb, Format.PNG, LIMITS)
 
 
-def test_an_image_a_little_over_the_budget_is_refused(tmp_path):
+def test_an_image_a_little_over_the_budget_is_read_scaled_down_to_it(tmp_path):
     png = write_image(tmp_path / "s.png", pages()[0])
-    with pytest.raises(BadDocument, match="too large|over the limit"):
-        render_page(png, Format.PNG, 0, Limits(max_page_pixels=SMALL_PAGE[0] * SMALL_PAGE[1] - 1))
+    budget = SMALL_PAGE[0] * SMALL_PAGE[1] * 2 // 3
+    page = render_page(png, Format.PNG, 0, Limits(max_page_pixels=budget))
+    assert page.image.width * page.image.height <= budget
+    assert page.dpi < 300
+    assert "read scaled down to" in page.warnings[0]
+
+
+def test_an_image_over_twice_the_budget_is_refused(tmp_path):
+    png = write_image(tmp_path / "s.png", pages()[0])
+    with pytest.raises(BadDocument, match="too large|over 2 times the limit"):
+        render_page(png, Format.PNG, 0, Limits(max_page_pixels=SMALL_PAGE[0] * SMALL_PAGE[1] // 3))
 
 
 def test_a_tiff_with_thousands_of_frames_is_refused(frames_bomb):

@@ -43,14 +43,18 @@ async def test_a_multi_page_pdf_gives_one_image_per_page_and_a_manifest(prep_cli
     body = await resp.json()
     assert (body["pages"], body["warnings"]) == (3, [])
     pages_dir = source.parent / PAGES_DIR
-    assert listing(pages_dir) == ["manifest.json", "page-0001.png", "page-0002.png", "page-0003.png"]
+    images = [f"page-000{n}{suffix}" for n in (1, 2, 3) for suffix in (".png", ".raw.jpg")]
+    assert listing(pages_dir) == ["manifest.json", *images]
     manifest = json.loads((pages_dir / PAGES_MANIFEST).read_text())
     assert manifest["version"] == 1
     assert manifest["source"] == {"file": "source.pdf", "format": "PDF", "pages": 3, "bytes": source.stat().st_size}
     first = manifest["pages"][0]
     with Image.open(pages_dir / "page-0001.png") as img:
-        assert first == {"page": 1, "file": "page-0001.png", "width": img.width, "height": img.height, "dpi": 300,
-                         "skewDeg": first["skewDeg"], "text": "ocr", "textLayer": "none"}  # fmt: skip
+        # 56 px type has a 32 px x-height: scaled to 26 px, its dpi with it (the page keeps its size on paper).
+        assert first == {"page": 1, "file": "page-0001.png", "width": img.width, "height": img.height,
+                         "dpi": first["dpi"], "skewDeg": first["skewDeg"], "text": "ocr", "textLayer": "none",
+                         "scale": first["scale"], "linesVertical": False, "fallback": "page-0001.raw.jpg"}  # fmt: skip
+        assert first["scale"] < 1 and first["dpi"] == pytest.approx(300 * first["scale"], abs=0.01)
         assert img.mode == "L"
 
 
@@ -58,6 +62,17 @@ async def test_a_multi_page_tiff_gives_one_image_per_frame(prep_client, make_job
     make_job(lambda p: write_tiff(p, pages(2)), name="source.tif")
     resp = await post(await prep_client(), source="source.tif")
     assert (resp.status, (await resp.json())["pages"]) == (200, 2)
+
+
+async def test_a_frame_too_large_to_read_fails_alone_and_the_others_are_prepared(prep_client, make_job):
+    # 1 Mpx budget: the second frame (4 Mpx) is over twice the budget that is read scaled down.
+    small, huge = Image.new("L", (800, 1000), 255), Image.new("L", (2000, 2000), 255)
+    source = make_job(lambda p: small.save(p, "TIFF", save_all=True, append_images=[huge, small]), name="source.tif")
+    resp = await post(await prep_client(PREP_MAX_PAGE_PIXELS="1000000"), source="source.tif")
+    assert (resp.status, (await resp.json())["pages"]) == (200, 3)
+    manifest = json.loads((source.parent / PAGES_DIR / PAGES_MANIFEST).read_text())
+    assert [bool(p.get("error")) for p in manifest["pages"]] == [False, True, False]
+    assert "over 2 times the limit" in manifest["pages"][1]["error"]
 
 
 async def test_a_repeat_call_rewrites_nothing(prep_client, make_job):
@@ -81,7 +96,8 @@ async def test_a_call_after_an_interrupted_run_keeps_the_finished_pages(prep_cli
     kept = (pages_dir / "page-0001.png").stat().st_mtime_ns
     assert (await post(client)).status == 200
     assert (pages_dir / "page-0001.png").stat().st_mtime_ns == kept
-    assert listing(pages_dir) == ["manifest.json", "page-0001.png", "page-0002.png"]
+    images = ["page-0001.png", "page-0001.raw.jpg", "page-0002.png", "page-0002.raw.jpg"]
+    assert listing(pages_dir) == ["manifest.json", *images]
 
 
 BAD_DOCUMENTS = {

@@ -33,18 +33,26 @@ def make_task(tmp_path, options=None, index=0, limits=None):
 def test_prep_page_writes_a_grayscale_png_with_its_dpi(tmp_path):
     result = prep_page(None, make_task(tmp_path))
     with Image.open(tmp_path / "pages" / "page-0001.png") as img:
-        assert (img.mode, img.size, round(img.info["dpi"][0])) == ("L", (result.width, result.height), 300)
+        assert (img.mode, img.size, round(img.info["dpi"][0])) == (
+            "L",
+            (result.width, result.height),
+            round(result.dpi),
+        )
+    assert result.dpi == pytest.approx(300 * result.scale, abs=0.01)
     assert result.manifest_page().to_json() == {
         "page": 1,
         "file": "page-0001.png",
         "width": result.width,
         "height": result.height,
-        "dpi": 300,
+        "dpi": result.dpi,
         "skewDeg": result.skew_deg,
         "text": "ocr",
         "textLayer": "none",
+        "scale": result.scale,
+        "linesVertical": False,
+        "fallback": "page-0001.raw.jpg",
     }
-    assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == ["page-0001.png"]
+    assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == ["page-0001.png", "page-0001.raw.jpg"]
 
 
 def test_prep_page_reuses_a_page_finished_with_the_same_settings(tmp_path):
@@ -86,4 +94,4 @@ def test_prep_page_removes_the_temp_file_a_killed_writer_left(tmp_path):
     task.out_dir.mkdir(parents=True, exist_ok=True)
     temp_of_a_finished_process(task.out_dir, task.out_path.name)  # a real writer, gone: a killed replica's leftover
     prep_page(None, task)
-    assert sorted(p.name for p in task.out_dir.iterdir()) == ["page-0001.png"]
+    assert sorted(p.name for p in task.out_dir.iterdir()) == ["page-0001.png", "page-0001.raw.jpg"]

@@ -11,6 +11,8 @@ from typing import Any
 from services.common.env import env_float, env_int, env_path, env_str
 from services.common.paths import DataPaths
 
+from .page import DEFAULT_FALLBACK_BELOW_CONF, DEFAULT_ORIENT_BELOW_CONF, ReadingPolicy
+
 # Where distributions put the traineddata files (Debian/Ubuntu 5.x and 4.x, Fedora, Homebrew, source builds).
 # The bundled libtesseract of the tesserocr wheel has no default of its own, so we hand it one of these.
 TESSDATA_CANDIDATES = (
@@ -46,6 +48,8 @@ class Config:
     tessdata_dir: Path = TESSDATA_CANDIDATES[0]
     worker_start_timeout_s: float = WORKER_START_TIMEOUT_S
     worker_stop_grace_s: float = WORKER_STOP_GRACE_S
+    orient_below_conf: float = DEFAULT_ORIENT_BELOW_CONF
+    fallback_below_conf: float = DEFAULT_FALLBACK_BELOW_CONF
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -58,7 +62,13 @@ class Config:
             page_timeout_s=env_float(environ, "OCR_PAGE_TIMEOUT_S", 120.0, minimum=0.001),
             page_retries=env_int(environ, "OCR_PAGE_RETRIES", 1, minimum=0),
             tessdata_dir=env_path(environ, "OCR_TESSDATA_DIR", default_tessdata_dir(environ)),
+            orient_below_conf=env_float(environ, "OCR_ORIENT_BELOW_CONF", DEFAULT_ORIENT_BELOW_CONF, minimum=0),
+            fallback_below_conf=env_float(environ, "OCR_FALLBACK_BELOW_CONF", DEFAULT_FALLBACK_BELOW_CONF, minimum=0),
         )
+
+    @property
+    def reading(self) -> ReadingPolicy:
+        return ReadingPolicy(self.orient_below_conf, self.fallback_below_conf)
 
     def to_log(self) -> dict[str, Any]:
         """The effective settings as plain values, for the one start-up log line."""

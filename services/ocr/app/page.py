@@ -3,7 +3,7 @@ that marks it done."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from services.common.stage_api import PAGES_DIR, page_name
 
 # 72 PostScript points per inch: the page size of a page that has no image to show.
 POINTS_PER_INCH = 72.0
+# Which of prep's images a page's text was read from.
+IMAGE_CLEAN, IMAGE_FALLBACK = "clean", "fallback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,9 @@ class PageSpec:
     dpi: float
     text: str = TEXT_OCR
     text_layer: str = LAYER_NONE
+    fallback: Path | None = None
+    lines_vertical: bool = False
+    error: str = ""
 
     @property
     def size_pt(self) -> tuple[float, float]:
@@ -51,9 +56,27 @@ def page_specs(job_dir: Path) -> list[PageSpec]:
             p.dpi,
             p.text,
             p.text_layer,
+            file_in_job(job_dir, f"{PAGES_DIR}/{p.fallback}") if p.fallback else None,
+            p.lines_vertical,
+            p.error,
         )  # fmt: skip
         for p in manifest.pages
     ]
+
+
+# Below these mean word confidences a page is checked for orientation, and read from prep's fallback too: an
+# upright page reads at 85-95, a turned one at about 45 (measured on real scans, docs/performance.md).
+DEFAULT_ORIENT_BELOW_CONF = 60.0
+DEFAULT_FALLBACK_BELOW_CONF = 70.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingPolicy:
+    """When a page earns a second reading (OCR_ORIENT_BELOW_CONF, OCR_FALLBACK_BELOW_CONF): below these mean word
+    confidences the page is checked for orientation, and the decoded page prep kept is read as well."""
+
+    orient_below_conf: float = DEFAULT_ORIENT_BELOW_CONF
+    fallback_below_conf: float = DEFAULT_FALLBACK_BELOW_CONF
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +90,9 @@ class PageTask:
     dpi: float = DEFAULT_PAGE_DPI
     text: str = TEXT_OCR
     text_layer: str = LAYER_NONE
+    fallback: Path | None = None
+    lines_vertical: bool = False
+    reading: ReadingPolicy = field(default_factory=ReadingPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +107,10 @@ class PageResult:
     error: str | None = None
     text: str = TEXT_OCR
     text_layer: str = LAYER_NONE
+    # How the page was read: turned by `rotation` degrees (counter-clockwise) to stand upright, from prep's clean
+    # page or its `fallback` (the decoded page, when it read better).
+    rotation: int = 0
+    image: str = IMAGE_CLEAN
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -91,6 +121,8 @@ class PageResult:
             "durationS": self.duration_s,
             "text": self.text,
             "textLayer": self.text_layer,
+            "rotation": self.rotation,
+            "image": self.image,
         }
         if self.error is not None:
             doc["error"] = self.error
@@ -108,6 +140,8 @@ class PageResult:
             error=doc.get("error"),
             text=str(doc.get("text", TEXT_OCR)),
             text_layer=str(doc.get("textLayer", LAYER_NONE)),
+            rotation=int(doc.get("rotation", 0)),
+            image=str(doc.get("image", IMAGE_CLEAN)),
         )
 
 

@@ -32,10 +32,14 @@ async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir:
     if done is not None:
         log.debug("page %d already done, skipped", spec.page)
         return done
-    task = PageTask(spec.page, spec.image, out_dir, current_job(), spec.dpi, spec.text, spec.text_layer)
+    task = PageTask(
+        spec.page, spec.image, out_dir, current_job(), spec.dpi, spec.text, spec.text_layer, spec.fallback,
+        spec.lines_vertical, config.reading,
+    )  # fmt: skip
     started = time.perf_counter()
-    error = ""
-    for attempt in range(1, config.page_retries + 2):
+    error = f"prep could not read the page: {spec.error}" if spec.error else ""
+    # A page prep could not read has nothing to recognise: it fails at once, alone.
+    for attempt in range(1, 0 if spec.error else config.page_retries + 2):
         try:
             return await pool.run(task)
         except StageFailed as e:

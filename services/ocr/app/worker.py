@@ -7,37 +7,40 @@ reports are answered as errors; a crash or a hang is the parent's business (see 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import secrets
 import signal
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from services.common.atomic import commit_temp, fsync_dir, temp_path_for
+from services.common.atomic import commit_temp, fsync_dir
 from services.common.errors import StageFailed
 from services.common.logs import bind_job_context, configure_logging
 from services.common.manifest import TEXT_EXISTING
-from services.common.stage_api import page_name
 
 from .existing import write_existing
+from .orientation import load_osd
 from .page import PageResult, PageTask, hocr_path, pdf_path, text_path, write_result
+from .reading import read_page
 
 log = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Prep writes clean pages as PNG and the decoded pages it keeps as fallbacks as JPEG.
+IMAGE_SIGNATURES = (PNG_SIGNATURE, b"\xff\xd8\xff")
 # Messages of the pipe protocol between the pool and a worker.
 READY, OK, ERROR = "ready", "ok", "error"
 
 _api: Any = None
+# The orientation-detection engine, None when the OSD data is not installed (orientation.py then reads trials).
+_osd: Any = None
 
 
 def load_engine(lang: str, tessdata_dir: str) -> None:
     """Load the models once per process; the first page then costs only its recognition."""
-    global _api
+    global _api, _osd
     # One thread per worker: parallelism comes from the processes; set before libtesseract loads.
     os.environ["OMP_THREAD_LIMIT"] = "1"
     import tesserocr
@@ -48,39 +51,34 @@ def load_engine(lang: str, tessdata_dir: str) -> None:
     api.SetVariable("tessedit_create_txt", "1")
     api.SetVariable("tessedit_create_hocr", "1")
     _api = api
+    _osd = load_osd(tesserocr, tessdata_dir.rstrip("/") + "/")
 
 
-def _discard(outbase: Path) -> None:
-    for suffix in (".pdf", ".txt", ".hocr"):
-        with contextlib.suppress(OSError):
-            Path(f"{outbase}{suffix}").unlink()
-
-
-def _check_png(image: Path) -> None:
+def _check_image(image: Path) -> None:
     # Tesseract reads a file it does not recognise as an image as a list of file names: never hand it one.
     with open(image, "rb") as fh:
-        if fh.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-            raise StageFailed(f"{image.name} is not a PNG image")
+        head = fh.read(len(PNG_SIGNATURE))
+    if not head.startswith(IMAGE_SIGNATURES):
+        raise StageFailed(f"{image.name} is not a PNG or JPEG image")
 
 
 def recognise(task: PageTask) -> PageResult:
-    """OCR one page into `ocr/page-NNNN.{pdf,txt,json}`; raise StageFailed if Tesseract cannot read it."""
+    """OCR one page into `ocr/page-NNNN.{pdf,txt,hocr,json}`; raise StageFailed if Tesseract cannot read it."""
     if _api is None:
         raise RuntimeError("load_engine() was not called in this process")
     started = time.perf_counter()
-    _check_png(task.image)
-    # pid plus a random tag: replicas in containers share the jobs volume and may well share pids too.
-    outbase = Path(f"{temp_path_for(task.out_dir / page_name(task.page, ''))}-{secrets.token_hex(4)}")
+    _check_image(task.image)
+    if task.fallback is not None:
+        _check_image(task.fallback)
+    best = read_page(_api, _osd, task)
     try:
-        if not _api.ProcessPages(str(outbase), str(task.image)):
-            raise StageFailed(f"tesseract could not recognise {task.image.name}")
-        confidences = _api.AllWordConfidences()
-        commit_temp(Path(f"{outbase}.pdf"), pdf_path(task.out_dir, task.page))
-        commit_temp(Path(f"{outbase}.txt"), text_path(task.out_dir, task.page))
-        commit_temp(Path(f"{outbase}.hocr"), hocr_path(task.out_dir, task.page))
+        commit_temp(Path(f"{best.outbase}.pdf"), pdf_path(task.out_dir, task.page))
+        commit_temp(Path(f"{best.outbase}.txt"), text_path(task.out_dir, task.page))
+        commit_temp(Path(f"{best.outbase}.hocr"), hocr_path(task.out_dir, task.page))
     finally:
-        _discard(outbase)
+        best.discard()
     fsync_dir(task.out_dir)
+    confidences = best.confidences
     result = PageResult(
         page=task.page,
         ok=True,
@@ -88,6 +86,8 @@ def recognise(task: PageTask) -> PageResult:
         words=len(confidences),
         duration_s=round(time.perf_counter() - started, 3),
         text_layer=task.text_layer,
+        rotation=best.rotation,
+        image=best.image,
     )
     write_result(task.out_dir, result)
     return result

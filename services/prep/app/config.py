@@ -45,6 +45,8 @@ class Config:
     clean: bool = True
     denoise: bool = True
     binarize: bool = True
+    text_scale: bool = True
+    fallback: bool = True
     existing_text: TextMode = TextMode.SKIP
 
     @classmethod
@@ -61,6 +63,8 @@ class Config:
             clean=env_bool(environ, "PREP_CLEAN", True),
             denoise=env_bool(environ, "PREP_DENOISE", True),
             binarize=env_bool(environ, "PREP_BINARIZE", True),
+            text_scale=env_bool(environ, "PREP_TEXT_SCALE", True),
+            fallback=env_bool(environ, "PREP_FALLBACK", True),
             existing_text=_text_mode(environ),
         )
 
@@ -70,7 +74,10 @@ class Config:
 
     @property
     def options(self) -> Options:
-        return Options(deskew=self.deskew, clean=self.clean, denoise=self.denoise, binarize=self.binarize)
+        return Options(
+            deskew=self.deskew, clean=self.clean, denoise=self.denoise, binarize=self.binarize,
+            text_scale=self.text_scale, fallback=self.fallback,
+        )  # fmt: skip
 
     def to_log(self) -> dict[str, Any]:
         """The effective settings as plain values, for the one start-up log line."""

@@ -28,6 +28,10 @@ PNG_META_KEY = "ocr-pipeline:prep"
 # Normalised pages are mostly flat white: zlib's fastest level already compresses them well, at a third the time.
 PNG_COMPRESS_LEVEL = 1
 PAGE_SUFFIX = ".png"
+# The decoded page kept as the OCR's fallback: JPEG, since it is gray and photographic, at a quality whose
+# artefacts stay well under a stroke's width (a tenth of the PNG's write time and size).
+FALLBACK_SUFFIX = ".raw.jpg"
+FALLBACK_JPEG_QUALITY = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,10 @@ class PageTask:
     def out_path(self) -> Path:
         return self.out_dir / page_name(self.page, PAGE_SUFFIX)
 
+    @property
+    def fallback_path(self) -> Path:
+        return self.out_dir / page_name(self.page, FALLBACK_SUFFIX)
+
     def settings(self) -> dict[str, Any]:
         """What, besides the source, decides a page's pixels: a finished page made otherwise is redone.
 
@@ -71,12 +79,17 @@ class PageResult:
     reused: bool = False
     text: str = TEXT_OCR
     text_layer: str = LAYER_NONE
+    scale: float = 1.0
+    lines_vertical: bool = False
+    fallback: str = ""
+    error: str = ""
 
     def manifest_page(self) -> ManifestPage:
         """This page's entry in `pages/manifest.json`."""
         return ManifestPage(
-            self.page, self.file, self.width, self.height, self.dpi, self.skew_deg, self.text, self.text_layer
-        )
+            self.page, self.file, self.width, self.height, self.dpi, self.skew_deg, self.text, self.text_layer,
+            self.scale, self.lines_vertical, self.fallback, self.error,
+        )  # fmt: skip
 
 
 def read_done(task: PageTask) -> PageResult | None:
@@ -90,7 +103,14 @@ def read_done(task: PageTask) -> PageResult | None:
     if not isinstance(meta, dict) or meta.get("settings") != task.settings():
         return None
     warnings = tuple(str(w) for w in meta.get("warnings", []))
-    return PageResult(task.page, task.out_path.name, width, height, meta["dpi"], meta["skewDeg"], warnings, True)
+    fallback = str(meta.get("fallback", ""))
+    if fallback and not (task.out_dir / fallback).is_file():
+        return None
+    return PageResult(
+        task.page, task.out_path.name, width, height, meta["dpi"], meta["skewDeg"], warnings, True,
+        scale=float(meta.get("scale", 1.0)), lines_vertical=bool(meta.get("linesVertical", False)),
+        fallback=fallback, error=str(meta.get("error", "")),
+    )  # fmt: skip
 
 
 def write_page(image: Image.Image, path: Path, dpi: float, meta: dict[str, Any]) -> None:
@@ -99,3 +119,8 @@ def write_page(image: Image.Image, path: Path, dpi: float, meta: dict[str, Any])
     info.add_text(PNG_META_KEY, orjson.dumps(meta).decode())
     with atomic_output(path) as tmp:
         image.save(tmp, "PNG", dpi=(dpi, dpi), pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
+
+
+def write_fallback(image: Image.Image, path: Path, dpi: float) -> None:
+    with atomic_output(path) as tmp:
+        image.save(tmp, "JPEG", dpi=(dpi, dpi), quality=FALLBACK_JPEG_QUALITY)

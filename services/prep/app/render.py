@@ -7,6 +7,7 @@ costs milliseconds, not gigabytes.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageOps
 
 from services.common.errors import BadDocument
@@ -27,6 +29,18 @@ POINTS_PER_INCH = 72.0
 # range the tag is ignored and the page is taken as a 300 dpi scan, the most common office setting.
 ASSUMED_IMAGE_DPI = 300.0
 PLAUSIBLE_DPI = (100.0, 1200.0)
+# An image-only PDF page is rendered at its image's resolution when finer than PREP_DPI (a 2400 dpi page rendered
+# at 300 dpi is a thumbnail), up to this: beyond it the text is sized by the page itself (textsize.py).
+MAX_NATIVE_DPI = 2400.0
+# A scan barely finer than PREP_DPI is rendered at PREP_DPI: a few per cent more pixels read no better.
+NATIVE_DPI_MARGIN = 1.1
+# The image must cover this share of the page for the page to count as a scan.
+MIN_IMAGE_COVER = 0.5
+# An image over the pixel budget is decoded and scaled down to it, up to this many times the budget (memory:
+# an RGB image twice the 40 Mpx default is 240 MB while it is decoded); beyond, it is refused before decoding.
+DECODE_LIMIT_FACTOR = 2
+# Fitting a page to the budget: a step down of 0.1 % at a time, from the exact solution (a pixel or two over).
+FIT_STEP = 0.999
 # pdfium's error codes (FPDF_ERR_*) that have a plain-language meaning for the person who sent the file.
 PDFIUM_ERR_PASSWORD = 4
 PDFIUM_ERR_SECURITY = 6
@@ -54,11 +68,16 @@ class Page:
     warnings: tuple[str, ...] = ()
 
 
-def _check_pixels(width: float, height: float, page: int, limits: Limits, what: str) -> None:
-    if width * height > limits.max_page_pixels:
+def decode_limit(limits: Limits) -> int:
+    """The most pixels an image page may decode to before it is scaled down to the budget."""
+    return limits.max_page_pixels * DECODE_LIMIT_FACTOR
+
+
+def _check_pixels(width: float, height: float, page: int, limits: Limits) -> None:
+    if width * height > decode_limit(limits):
         raise BadDocument(
-            f"page {page} is {width:.0f} x {height:.0f} pixels{what}, over the limit of "
-            f"{limits.max_page_pixels:,} pixels per page (PREP_MAX_PAGE_PIXELS)"
+            f"page {page} is {width:.0f} x {height:.0f} pixels, over {DECODE_LIMIT_FACTOR} times the limit of "
+            f"{limits.max_page_pixels:,} pixels per page (PREP_MAX_PAGE_PIXELS) that is read scaled down"
         )
 
 
@@ -88,7 +107,7 @@ def open_pdf(path: Path) -> pdfium.PdfDocument:
 
 
 def inspect_pdf(path: Path, limits: Limits) -> int:
-    """The page count, after checking each page's size at the render resolution without rendering it."""
+    """The page count; each page's size is checked when it is rendered, where an oversized one is scaled down."""
     doc = open_pdf(path)
     try:
         count = len(doc)
@@ -96,28 +115,67 @@ def inspect_pdf(path: Path, limits: Limits) -> int:
             raise BadDocument("the PDF has no pages")
         if count > limits.max_pages:
             raise _too_many_pages(str(count), limits)
-        scale = limits.dpi / POINTS_PER_INCH
-        for index in range(count):
-            width_pt, height_pt = doc.get_page_size(index)
-            _check_pixels(width_pt * scale, height_pt * scale, index + 1, limits, f" at {limits.dpi} dpi")
         return count
     finally:
         doc.close()
+
+
+def image_only_dpi(page: pdfium.PdfPage) -> float | None:
+    """The resolution of the scan a page is made of (no text, one image over most of it), else None.
+
+    Pixels over the area the image covers: an image turned by the page (a matrix of 90 degrees) or slightly
+    skewed keeps its resolution, and non-square pixels give their geometric mean.
+    """
+    width_pt, height_pt = page.get_size()
+    best: tuple[float, float] | None = None  # (area covered in square points, pixels)
+    for obj in page.get_objects():
+        if obj.type == pdfium_c.FPDF_PAGEOBJ_TEXT:
+            return None
+        if obj.type != pdfium_c.FPDF_PAGEOBJ_IMAGE:
+            continue
+        left, bottom, right, top = obj.get_bounds()
+        area = max(0.0, right - left) * max(0.0, top - bottom)
+        px_width, px_height = obj.get_px_size()
+        if area > 0 and (best is None or area > best[0]):
+            best = (area, float(px_width * px_height))
+    if best is None or best[0] < MIN_IMAGE_COVER * width_pt * height_pt:
+        return None
+    return math.sqrt(best[1] / best[0]) * POINTS_PER_INCH
+
+
+def render_dpi(page: pdfium.PdfPage, number: int, limits: Limits) -> tuple[float, tuple[str, ...]]:
+    """PREP_DPI, or the scan's own resolution when it is finer; lowered to fit PREP_MAX_PAGE_PIXELS if need be."""
+    width_pt, height_pt = page.get_size()
+    native = image_only_dpi(page)
+    dpi = float(limits.dpi)
+    if native and native > dpi * NATIVE_DPI_MARGIN:
+        dpi = round(min(native, MAX_NATIVE_DPI))
+    fitting = math.sqrt(limits.max_page_pixels / max(width_pt * height_pt, 1.0)) * POINTS_PER_INCH
+    if dpi <= fitting:
+        return dpi, ()
+    note = (
+        f"page {number} is {width_pt * dpi / POINTS_PER_INCH:.0f} x {height_pt * dpi / POINTS_PER_INCH:.0f} pixels "
+        f"at {dpi:.0f} dpi, over PREP_MAX_PAGE_PIXELS={limits.max_page_pixels:,}: read at {fitting:.0f} dpi"
+    )
+    # pdfium rounds the bitmap's sides up: step down until the rounded sides fit too.
+    while math.ceil(width_pt * fitting / POINTS_PER_INCH) * math.ceil(height_pt * fitting / POINTS_PER_INCH) > (
+        limits.max_page_pixels
+    ):
+        fitting *= FIT_STEP
+    return fitting, (note,)
 
 
 def render_pdf_page(path: Path, index: int, limits: Limits) -> Page:
     doc = open_pdf(path)
     try:
         page = doc[index]
-        width_pt, height_pt = page.get_size()
-        scale = limits.dpi / POINTS_PER_INCH
-        _check_pixels(width_pt * scale, height_pt * scale, index + 1, limits, f" at {limits.dpi} dpi")
+        dpi, notes = render_dpi(page, index + 1, limits)
         try:
-            bitmap = page.render(scale=scale, grayscale=True)
+            bitmap = page.render(scale=dpi / POINTS_PER_INCH, grayscale=True)
         except pdfium.PdfiumError as e:
             raise BadDocument(f"page {index + 1} of the PDF cannot be rendered ({e})") from e
         image = bitmap.to_pil()
-        return Page(image.convert("L") if image.mode != "L" else image.copy(), float(limits.dpi))
+        return Page(image.convert("L") if image.mode != "L" else image.copy(), dpi, notes)
     finally:
         doc.close()
 
@@ -129,7 +187,7 @@ def _open_guarded(path: Path, limits: Limits) -> Image.Image:
     """Image.open with Pillow's bomb guard set from the budget (and put back: other code may share the process)."""
     previous = Image.MAX_IMAGE_PIXELS
     # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; both must stop us before decoding.
-    Image.MAX_IMAGE_PIXELS = limits.max_page_pixels
+    Image.MAX_IMAGE_PIXELS = decode_limit(limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -148,8 +206,8 @@ def open_image(path: Path, limits: Limits) -> Iterator[Image.Image]:
         found = re.search(r"\((\d+) pixels\)", str(e))
         size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
         raise BadDocument(
-            f"the image is too large: {size}, over the limit of {limits.max_page_pixels:,} pixels per page "
-            "(PREP_MAX_PAGE_PIXELS)"
+            f"the image is too large: {size}, over {DECODE_LIMIT_FACTOR} times the limit of "
+            f"{limits.max_page_pixels:,} pixels per page (PREP_MAX_PAGE_PIXELS) that is read scaled down"
         ) from e
     except BadDocument:
         raise
@@ -167,11 +225,13 @@ def _seek(img: Image.Image, index: int) -> bool:
 
 
 def inspect_image(path: Path, limits: Limits) -> int:
-    """The frame count (walking at most PREP_MAX_PAGES + 1 frames), after checking each frame's size."""
+    """The frame count (walking at most PREP_MAX_PAGES + 1 frames); the first frame's size is checked on opening.
+
+    Later frames are checked when rendered, where one too large to read fails alone.
+    """
     with open_image(path, limits) as img:
         count = 0
         while count <= limits.max_pages and _seek(img, count):
-            _check_pixels(img.width, img.height, count + 1, limits, "")
             count += 1
         if count > limits.max_pages:
             raise _too_many_pages(f"more than {limits.max_pages}", limits)
@@ -206,18 +266,33 @@ def to_gray(img: Image.Image) -> Image.Image:
     return img.convert("L")
 
 
+def _fit_budget(img: Image.Image, dpi: float, number: int, limits: Limits) -> Page:
+    """The page as is, or scaled down (its dpi with it, so its size on paper stays) to PREP_MAX_PAGE_PIXELS."""
+    pixels = img.width * img.height
+    if pixels <= limits.max_page_pixels:
+        return Page(img, dpi)
+    scale = math.sqrt(limits.max_page_pixels / pixels)
+    size = (max(1, math.floor(img.width * scale)), max(1, math.floor(img.height * scale)))
+    note = (
+        f"page {number} is {img.width} x {img.height} pixels, over PREP_MAX_PAGE_PIXELS="
+        f"{limits.max_page_pixels:,}: read scaled down to {size[0]} x {size[1]}"
+    )
+    return Page(img.resize(size, Image.Resampling.BOX), round(dpi * scale, 2), (note,))
+
+
 def render_image_page(path: Path, index: int, limits: Limits) -> Page:
     with open_image(path, limits) as img:
         if not _seek(img, index):
             raise BadDocument(f"the image has no page {index + 1}")
-        _check_pixels(img.width, img.height, index + 1, limits, "")
+        _check_pixels(img.width, img.height, index + 1, limits)
         dpi, notes = image_dpi(img)
         try:
             img.load()
-            upright = ImageOps.exif_transpose(img)
-            return Page(to_gray(upright), dpi, notes)
+            upright = to_gray(ImageOps.exif_transpose(img))
         except (OSError, SyntaxError, ValueError) as e:
             raise BadDocument(f"page {index + 1} of the image is damaged or truncated ({e})") from e
+        page = _fit_budget(upright, dpi, index + 1, limits)
+        return Page(page.image, page.dpi, notes + page.warnings)
 
 
 # --- either ------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.deadline import ensure_in_time
+from services.common.errors import BadDocument
 from services.common.logs import current_job
 from services.common.manifest import PagesManifest, SourceInfo, read_complete_manifest, write_manifest
 from services.common.stage_api import PAGES_DIR
@@ -78,6 +79,9 @@ async def run_stage(config: Config, pool: PrepPool, job_dir: Path, source: Path)
         for index in range(info.pages)
     ]
     results = await _run_pages(pool, tasks, config.workers)
+    if all(r.error for r in results):
+        # Not one page could be read: the document cannot be used (the first page's reason says why).
+        raise BadDocument(results[0].error)
     manifest = build_manifest(source, info, results)
     ensure_in_time("pages/manifest.json")
     await asyncio.to_thread(write_manifest, pages_dir, manifest)

@@ -19,11 +19,13 @@ import pypdfium2 as pdfium
 from PIL import Image
 
 from services.common.atomic import remove_dead_temp_files
+from services.common.errors import BadDocument
 from services.common.logs import JobContext, bind_job_context, configure_logging
 from services.common.manifest import TEXT_EXISTING
 
 from .normalise import normalise_page
-from .page import PageResult, PageTask, read_done, write_page
+from .page import PageResult, PageTask, read_done, write_fallback, write_page
+from .prepare import prepare_page
 from .render import POINTS_PER_INCH, Limits, count_pages, render_page
 from .sniff import Format, sniff_file
 from .textlayer import NO_LAYER, TextLayer, TextMode, read_source_layer, reuses_text
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 # How often a worker checks that the prep service that started it is still there.
 PARENT_CHECK_S = 1.0
+# The stand-in for a page that cannot be read: blank, A4 at 72 dpi (its size is unknown when it cannot be read).
+BLANK_PAGE_PX = (595, 842)
+BLANK_PAGE_DPI = 72.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +106,39 @@ def keep_page_text(task: PageTask, layer: TextLayer) -> PageResult:
     )  # fmt: skip
 
 
-def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
-    """Render, normalise and write one page (or reuse it when an earlier run finished it).
+def _unreadable_page(task: PageTask, error: BadDocument) -> PageResult:
+    """A page that cannot be decoded fails alone: a blank page stands in for it, and the manifest says why."""
+    log.warning("page %d cannot be read: %s", task.page, error)
+    width, height = BLANK_PAGE_PX
+    meta = {"dpi": BLANK_PAGE_DPI, "skewDeg": 0.0, "warnings": [], "settings": task.settings(), "error": str(error)}
+    write_page(Image.new("L", BLANK_PAGE_PX, 255), task.out_path, BLANK_PAGE_DPI, meta)
+    return PageResult(task.page, task.out_path.name, width, height, BLANK_PAGE_DPI, 0.0, error=str(error))
 
-    A PDF page with text of its own (PREP_EXISTING_TEXT) is kept as it is instead: see `keep_page_text`.
+
+def _prepare_and_write(task: PageTask) -> PageResult:
+    page = render_page(task.source, task.format, task.index, task.limits)
+    ready = prepare_page(page, task.options, task.limits.max_page_pixels)
+    fallback = ""
+    if task.options.fallback:
+        write_fallback(ready.raw, task.fallback_path, ready.dpi)
+        fallback = task.fallback_path.name
+    vertical = ready.text is not None and ready.text.vertical
+    # Sizing by the text is routine, not a warning: the manifest's `scale` records it, the log line says why.
+    warnings = page.warnings
+    meta = {"dpi": ready.dpi, "skewDeg": ready.skew_deg, "warnings": list(warnings), "settings": task.settings()}
+    meta |= {"scale": ready.scale, "linesVertical": vertical, "fallback": fallback}
+    write_page(ready.image, task.out_path, ready.dpi, meta)
+    return PageResult(
+        task.page, task.out_path.name, ready.image.width, ready.image.height, ready.dpi, ready.skew_deg, warnings,
+        scale=ready.scale, lines_vertical=vertical, fallback=fallback,
+    )  # fmt: skip
+
+
+def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
+    """Render, prepare and write one page (or reuse it when an earlier run finished it).
+
+    A PDF page with text of its own (PREP_EXISTING_TEXT) is kept as it is instead: see `keep_page_text`. A page
+    that cannot be decoded is marked failed in the manifest (the rest of the document goes on).
     """
     with bind_job_context(job):
         layer = _text_layer(task)
@@ -115,18 +149,19 @@ def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
             log.debug("page %d already prepared", task.page)
             return dataclasses.replace(done, text_layer=layer.kind.value)
         started = time.perf_counter()
-        # The leftover of a killed writer of this page; a live one (another replica on a retry) keeps its file.
+        # The leftovers of a killed writer of this page; a live one (another replica on a retry) keeps its files.
         remove_dead_temp_files(task.out_dir, task.out_path.name)
-        page = render_page(task.source, task.format, task.index, task.limits)
-        clean, skew_deg = normalise_page(page.image, page.dpi, task.options)
-        meta = {"dpi": page.dpi, "skewDeg": skew_deg, "warnings": list(page.warnings), "settings": task.settings()}
-        write_page(clean, task.out_path, page.dpi, meta)
+        remove_dead_temp_files(task.out_dir, task.fallback_path.name)
+        try:
+            result = _prepare_and_write(task)
+        except BadDocument as e:
+            result = _unreadable_page(task, e)
         log.debug(
             "page %d prepared",
             task.page,
-            extra={"page": task.page, "skewDeg": skew_deg, "pageMs": round((time.perf_counter() - started) * 1e3)},
-        )
-        return PageResult(
-            task.page, task.out_path.name, clean.width, clean.height, page.dpi, skew_deg, page.warnings,
-            text_layer=layer.kind.value,
+            extra={
+                "page": task.page, "skewDeg": result.skew_deg, "scale": result.scale, "dpi": result.dpi,
+                "pageMs": round((time.perf_counter() - started) * 1e3),
+            },
         )  # fmt: skip
+        return dataclasses.replace(result, text_layer=layer.kind.value)
