@@ -51,6 +51,7 @@ class Watcher:
         self._rescan_lock = asyncio.Lock()
         self._rescan_queued = False
         self._tasks: asyncio.TaskGroup | None = None
+        self._restarting: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Watch, scan (each job watched just before it is read: no catch-up pass needed), then keep current."""
@@ -180,17 +181,17 @@ class Watcher:
         self.coverage.polling(f"native watching failed: {reason}", since)
         if self.status.scanned:
             self.rescan_soon()
-        if self._tasks is not None:
-            self._tasks.create_task(self._restart_native())
+        if self._tasks is not None and (self._restarting is None or self._restarting.done()):
+            self._restarting = self._tasks.create_task(self._restart_native())
 
     async def _restart_native(self) -> None:
+        """One at a time (see `_native_down`); a failure during its rescan is picked up by the loop."""
         while self.native is None:
             await asyncio.sleep(RESTART_DELAY_S)
             if self.jobs_dir.is_dir() and self._start_native() is None:
                 await self._rescan_logged()  # watches every job again, and reads what changed meanwhile
-                log.info(
-                    "native watching is back: %d job folders watched", self.native.watched_jobs if self.native else 0
-                )
+                if self.native is not None:  # else it failed again meanwhile: keep trying
+                    log.info("native watching is back: %d job folders watched", self.native.watched_jobs)
 
     async def _apply_forever(self) -> None:
         while True:
