@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sidecar_tools import replace_state, state_bytes, write_job_folder  # noqa: E402
+from sidecar_tools import get, replace_state, state_bytes, write_job_folder  # noqa: E402
 
 from services.common.journal import JournalWriter  # noqa: E402
 
@@ -75,11 +75,12 @@ def writer(jobs: str, rewrite: list[str], doomed: list[str], plan: Plan, samples
     samples.put({"changes": seq, "touched": sorted(touched), "created": created, "deleted": deleted})
 
 
-async def follow(port: int, samples: Any) -> tuple[list[float], int, dict[str, Any]]:
+async def follow(port: int, samples: Any) -> tuple[list[float], list[tuple[str, str]], dict[str, Any]]:
     """Lags of the sampled changes (write to first answer showing it), how many were missed, the writer's summary."""
     lags: list[float] = []
     pending: list[tuple[str, str, int, float]] = []
-    missed, writing = 0, True
+    missed: list[tuple[str, str]] = []
+    writing = True
     async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
 
         async def shows(kind: str, key: str, seq: int) -> bool:
@@ -105,13 +106,13 @@ async def follow(port: int, samples: Any) -> tuple[list[float], int, dict[str, A
                 now = time.time()
                 lags.extend(now - t for (_, _, _, t), ok in zip(pending, seen, strict=True) if ok)
                 late = [p for p, ok in zip(pending, seen, strict=True) if not ok and now - p[3] > MISSED_AFTER_S]
-                missed += len(late)
+                missed.extend((kind, key) for kind, key, _, _ in late)
                 pending = [p for p, ok in zip(pending, seen, strict=True) if not ok and p not in late]
             await asyncio.sleep(0.001)
     return lags, missed, summary
 
 
-async def stale_jobs(port: int, jobs: Path, summary: dict[str, Any]) -> int:
+async def stale_jobs(port: int, jobs: Path, summary: dict[str, Any]) -> tuple[int, list[str]]:
     """Jobs the writer touched whose answer differs from the disk (bytes, or 404 for the deleted ones)."""
     limit = asyncio.Semaphore(32)
     async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
@@ -126,7 +127,15 @@ async def stale_jobs(port: int, jobs: Path, summary: dict[str, Any]) -> int:
         checks = [(k, False) for k in [*summary["touched"], *summary["created"]]] + [
             (k, True) for k in summary["deleted"]
         ]
-        return sum(await asyncio.gather(*(stale(k, gone) for k, gone in checks)))
+        found = await asyncio.gather(*(stale(k, gone) for k, gone in checks))
+        kinds = {k: "created" for k in summary["created"]} | {k: "deleted" for k in summary["deleted"]}
+        bad = [f"{kinds.get(k, 'rewritten')} {k}" for (k, _), is_bad in zip(checks, found, strict=True) if is_bad]
+        return len(bad), bad[:5]
+
+
+def watch_mode(port: int) -> str:
+    ready = orjson.loads(get(port, "/readyz")[1])
+    return f"{ready['watchMode']} ({ready['unwatchedJobs']} unwatched)"
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -141,6 +150,7 @@ def run_writes(data_dir: Path, keys: list[str], port: int, plan: Plan, settle_s:
     doomed = keys[-int(plan.rate * plan.seconds / DELETE_EVERY) - 10 :]
     rewrite = keys[: len(keys) - len(doomed)]
     proc = ctx.Process(target=writer, args=(str(data_dir / "jobs"), rewrite, list(doomed), plan, samples))
+    mode_before = watch_mode(port)
     proc.start()
     lags, missed, summary = asyncio.run(follow(port, samples))
     proc.join()
@@ -151,13 +161,16 @@ def run_writes(data_dir: Path, keys: list[str], port: int, plan: Plan, settle_s:
     ms = [lag * 1000 for lag in lags]
     return {
         "rate": plan.rate,
+        "watch_mode_before_after": [mode_before, watch_mode(port)],
         "changes": summary["changes"],
         "created": len(summary["created"]),
         "deleted": len(summary["deleted"]),
-        "sampled": len(ms) + missed,
-        "missed": missed,
+        "sampled": len(ms) + len(missed),
+        "missed": len(missed),
+        "missed_examples": missed[:5],
+        "stale_examples": stale[1],
         "p50_ms": round(statistics.median(ms), 1) if ms else None,
         "p99_ms": round(percentile(ms, 99), 1) if ms else None,
         "max_ms": round(max(ms), 1) if ms else None,
-        "stale_after_stop": stale,
+        "stale_after_stop": stale[0],
     }

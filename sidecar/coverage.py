@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 # While polling without a journal, a rescan every few polls (at least a second apart): the only way to see changes.
 POLLS_PER_RESCAN = 3
 MIN_POLLING_RESCAN_S = 1.0
-# Polling the jobs that have no watch takes at most this share of a core (passes are spaced out accordingly).
+# Polling the jobs that have no watch takes about this share of a core (passes are spaced out accordingly)...
 UNWATCHED_POLL_DUTY = 0.2
+# ...but passes start at most this far apart: a change must show within about 2 s even on a loaded machine.
+MAX_UNWATCHED_INTERVAL_S = 1.0
 # The same journal problem is logged at most this often (a broken writer must not flood the log).
 JOURNAL_PROBLEM_LOG_S = 60.0
 SYSCTL = Path("/proc/sys/fs/inotify")
@@ -133,7 +135,8 @@ class Coverage:
 
     def unwatched_polled(self, started: float, took_s: float) -> None:
         self._unwatched_at = started
-        self.cover_interval_s = max(self.poll_s, took_s / UNWATCHED_POLL_DUTY)
+        spaced = min(MAX_UNWATCHED_INTERVAL_S, took_s / UNWATCHED_POLL_DUTY)
+        self.cover_interval_s = max(self.poll_s, spaced)
 
     def staleness_s(self, native: NativeWatch | None) -> float:
         """An upper bound until the next report (one polling period away): what may be unseen by then."""
