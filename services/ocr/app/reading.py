@@ -84,7 +84,7 @@ def read_image(api: Any, task: PageTask, image: Path, rotation: int = 0, kind: s
 def _turned_reading(api: Any, osd: Any, task: PageTask) -> Reading | None:
     """The page read the way orientation detection says is upright; None when that is the way it is."""
     with Image.open(task.image) as img:
-        found = detect_orientation(osd, api, img.convert("L"), task.dpi)
+        found = detect_orientation(osd, api, img.convert("L"), task.dpi, task.lines_vertical)
     return read_image(api, task, task.image, found.rotation) if found.rotation else None
 
 
