@@ -104,6 +104,15 @@ def wait_until(driver, condition, timeout_s=10):
     return waiting.until(lambda d: condition(d))
 
 
+def _click(driver, selector):
+    """Find and click in one go: a live re-render may replace the button between the two (retried when stale)."""
+    found = driver.find_elements(By.CSS_SELECTOR, selector)
+    if not found:
+        return False
+    found[0].click()
+    return True
+
+
 def test_the_page_shows_counts_queues_latest_jobs_and_failures_escaped(sidecar, browser):
     url, _jobs_dir = sidecar
     browser.get(url + "/")
@@ -145,11 +154,7 @@ def test_changes_on_disk_show_up_without_a_reload(sidecar, browser):
 def test_clicking_a_job_shows_its_timeline(sidecar, browser):
     url, _jobs_dir = sidecar
     browser.get(url + "/")
-    button = wait_until(
-        browser,
-        lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, f"#latest button.key[data-key='{'a2' * 16}']")), None),
-    )
-    button.click()
+    wait_until(browser, lambda d: _click(d, f"#latest button.key[data-key='{'a2' * 16}']"))
     wait_until(browser, lambda d: d.find_element(By.ID, "detail").is_displayed())
     steps = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#timeline li")]
     assert len(steps) == 5 and "DONE OCR #1 - ocr done" in steps[-1] and "created" in steps[0]
