@@ -17,8 +17,12 @@ import orjson
 from tests import factory
 from tests.conftest import wait_for
 
-# Long enough that OCR of these pages outlives a 1 s OCR_TIMEOUT_S on any machine (2 workers, ~1 s a page).
+# Long enough that OCR of these pages outlives a 1 s OCR_TIMEOUT_S on any machine: full pages of small text (about
+# 2,000 characters each, 1-2 s of Tesseract a page), not the factory's three big lines, which prep now scales down to
+# a few hundred milliseconds of OCR for all eight.
 SLOW_PAGES = 8
+DENSE_LINES = [f"{n:02d} {line} {line.lower()}" for n in range(36) for line in factory.SAMPLE_FR[n % 3 : n % 3 + 1]]
+DENSE_FONT_PX = 30
 
 
 def _metrics(stack):
@@ -61,7 +65,9 @@ def test_retry_after_a_timeout_with_counters_and_fencing_on_a_real_stack(make_st
 
     # A document whose OCR outlives a 1 s timeout, with one attempt: ERROR, and the abandoned call lands nothing.
     _restart_orchestrator(stack, OCR_TIMEOUT_S=1, MAX_ATTEMPTS=1)
-    slow = factory.write_pdf(tmp_path / "rapport lent.pdf", [factory.page_image(factory.SAMPLE_FR)] * SLOW_PAGES)
+    slow = factory.write_pdf(
+        tmp_path / "rapport lent.pdf", [factory.page_image(DENSE_LINES, font_size=DENSE_FONT_PX)] * SLOW_PAGES
+    )
     stack.drop(slow)
     failed = stack.wait_terminal(slow.name)
     assert (failed["state"], failed["stage"], failed["error"]["type"]) == ("ERROR", "OCR", "StageTimeout")
