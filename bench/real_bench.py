@@ -236,7 +236,8 @@ def main() -> None:
         "note": "2 shared cores: compare systems within this run only",
         "tesseract": subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0],
         "source": provenance(),
-        "corpus": str(args.corpus),
+        # Relative to the repository, so results committed from one machine name no path of it.
+        "corpus": os.path.relpath(args.corpus, real_corpus.BENCH_DIR.parent),
         "totals": real_report.totals(rows, [f.name for f in files]),
         "causes": real_report.by_cause(rows, files),
         "files": rows,
