@@ -181,3 +181,26 @@ def photographed_page(lines: Sequence[str], size: tuple[int, int] = PAGE_SIZE, f
     noise = np.random.default_rng(7).normal(0, 6, (table.height, table.width))
     photo = np.clip(np.asarray(table.filter(ImageFilter.GaussianBlur(1.0)), dtype=np.float32) + noise, 0, 255)
     return Image.fromarray(photo.astype(np.uint8), "L")
+
+
+def bulleted_page(
+    items: Sequence[tuple[str, str]], size: tuple[int, int] = PAGE_SIZE, font_size: int = 40
+) -> Image.Image:
+    """A list: each item is (mark, text), the mark `round` or `square` drawn as a solid bullet before the text, or
+    any other string written as the line's first word (a letter, say, that must stay one)."""
+    img = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(img)
+    f = font(font_size)
+    y, side = 160, font_size * 2 // 5
+    for mark, text in items:
+        # A bullet sits at the height of the lowercase letters' middle, as typesetters place it.
+        top = y + font_size // 2 - side // 2 + font_size // 8
+        if mark == "round":
+            draw.ellipse((140, top, 140 + side, top + side), fill=0)
+        elif mark == "square":
+            draw.rectangle((140, top, 140 + side, top + side), fill=0)
+        else:
+            text = f"{mark} {text}"
+        draw.text((140 + (2 * side if mark in ("round", "square") else 0), y), text, fill=0, font=f)
+        y += int(font_size * 1.6)
+    return img

@@ -27,6 +27,7 @@ from services.common.atomic import temp_path_for
 from services.common.errors import StageFailed
 from services.common.stage_api import page_name
 
+from .bullets import write_bullets
 from .orientation import detect_orientation
 from .page import IMAGE_CLEAN, IMAGE_FALLBACK, PageTask
 
@@ -75,6 +76,7 @@ def read_image(api: Any, task: PageTask, image: Path, rotation: int = 0, kind: s
                 img.rotate(rotation, expand=True).save(source, "PNG", dpi=(task.dpi, task.dpi), compress_level=1)
         if not api.ProcessPages(str(outbase), str(source)):
             raise StageFailed(f"tesseract could not recognise {image.name}")
+        write_bullets(api, outbase)
         return Reading(outbase, tuple(float(c) for c in api.AllWordConfidences()), rotation, kind)
     except BaseException:
         reading.discard()
