@@ -35,6 +35,10 @@ STARTUP_PROBE_S = 1.0
 Runner = Callable[[Callable[[], None], str], None]
 
 
+def _nothing() -> None:
+    pass
+
+
 def run_on_thread(call: Callable[[], None], name: str) -> None:
     threading.Thread(target=call, name=name, daemon=True).start()
 
@@ -169,6 +173,8 @@ class Dispatcher:
         }
         self.running: dict[Stage, set[str]] = {Stage.PREP: set(), Stage.OCR: set()}
         self._results: queue.SimpleQueue[Finished] = queue.SimpleQueue()
+        # Called on the call's thread once its result is queued: the loop wakes to apply it (wakeup.py).
+        self.on_finished: Callable[[], None] = _nothing
 
     def capacity(self, stage: Stage) -> int:
         limit = self.config.prep_concurrency if stage is Stage.PREP else self.config.ocr_concurrency
@@ -215,6 +221,7 @@ class Dispatcher:
             name = self.health[stage].name
             result = call_stage(name, base_url + path, payload, job_key, stage.value, attempt, timeout_s)
         self._results.put(Finished(job_key, stage, attempt, result, url=base_url))
+        self.on_finished()
 
     def collect(self) -> list[Finished]:
         """Results of calls that finished since the last tick."""

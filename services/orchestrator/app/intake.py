@@ -1,8 +1,9 @@
 """Inbox intake: find complete files, move each into its own job folder, register the job.
 
 A file is taken only once its size and mtime have stayed the same for `INBOX_SETTLE_S`, so a file
-still being copied in is left alone. Dotfiles and temp names are skipped; symlinks and folders are
-ignored with one log line each.
+still being copied in is left alone; a file renamed into the inbox is whole when it appears and is taken at
+once (see `arrivals.py`). Dotfiles and temp names are skipped; symlinks and folders are ignored with one log
+line each.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from services.common.clock import now_iso
 from services.common.job import Job, job_key_for, new_job
 from services.common.stage_api import DUPLICATES_DIR, SOURCE_STEM
 
+from .arrivals import Arrivals
 from .store import JobStore, find_source, sha256_of
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,14 @@ def source_name_for(original: str) -> str:
 
 
 class Inbox:
-    def __init__(self, inbox_dir: Path, store: JobStore, settle_s: float, batch: int) -> None:
+    def __init__(
+        self, inbox_dir: Path, store: JobStore, settle_s: float, batch: int, arrivals: Arrivals | None = None
+    ) -> None:
         self.inbox_dir = inbox_dir
         self.store = store
         self.settle_s = settle_s
         self.batch = batch
+        self.arrivals = arrivals
         self._sightings: dict[str, _Sighting] = {}
         self._ignored: set[str] = set()
 
@@ -61,7 +66,10 @@ class Inbox:
         return len(self._ignored)
 
     def ready_files(self) -> list[Path]:
-        """Files whose size and mtime have not changed for the settle time, oldest sighting first."""
+        """Files whose size and mtime have not changed for the settle time, or renamed in whole, oldest sighting
+        first."""
+        if self.arrivals is not None:
+            self.arrivals.refresh()
         now = time.monotonic()
         seen: dict[str, _Sighting] = {}
         ready: list[Path] = []
@@ -80,9 +88,12 @@ class Inbox:
                 prev = self._sightings.get(entry.name)
                 stable = prev is not None and (prev.size, prev.mtime_ns) == (st.st_size, st.st_mtime_ns)
                 seen[entry.name] = prev if stable and prev else _Sighting(st.st_size, st.st_mtime_ns, now)
-                if now - seen[entry.name].since >= self.settle_s:
+                whole = self.arrivals is not None and self.arrivals.is_whole(entry.name, st.st_size, st.st_mtime_ns)
+                if whole or now - seen[entry.name].since >= self.settle_s:
                     ready.append(Path(entry.path))
         self._sightings, self._ignored = seen, ignored
+        if self.arrivals is not None:
+            self.arrivals.keep_only(seen)
         return ready[: self.batch]
 
     def adopt(self, path: Path) -> Job | None:
@@ -102,7 +113,7 @@ class Inbox:
         info = {"name": path.name, "path": target.name, "sha256": sha, "bytes": stat.st_size, "receivedAt": now_iso()}
         job = new_job(key, info)
         self.store.add(job)
-        self._sightings.pop(path.name, None)
+        self._forget(path.name)
         log.info("new job from %r", path.name, extra={"jobKey": key, "bytes": stat.st_size})
         return job
 
@@ -112,5 +123,10 @@ class Inbox:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = now_iso().replace(":", "").replace("-", "")
         move_durably(path, folder / f"{stamp}-{source_name_for(path.name)}")
-        self._sightings.pop(path.name, None)
+        self._forget(path.name)
         log.info("duplicate of an existing job: %r kept in %s/", path.name, DUPLICATES_DIR, extra={"jobKey": key})
+
+    def _forget(self, name: str) -> None:
+        self._sightings.pop(name, None)
+        if self.arrivals is not None:
+            self.arrivals.forget(name)

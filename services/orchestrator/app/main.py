@@ -15,9 +15,11 @@ import time
 from services.common.errors import ConfigError
 from services.common.logs import configure_logging
 
+from .arrivals import Arrivals
 from .config import Config
 from .lease import Lease, LeaseLost
 from .tick import Orchestrator
+from .wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +30,29 @@ def process_tick(orchestrator: Orchestrator) -> None:
 
 
 def process_loop(config: Config | None = None, stop: threading.Event | None = None) -> None:
-    """Tick every TICK_INTERVAL_S until `stop` is set (SIGTERM/SIGINT set it), then shut down cleanly."""
+    """Tick every TICK_INTERVAL_S, and as soon as a stage call ends or a file is renamed into the inbox, until
+    `stop` is set (SIGTERM/SIGINT set it), then shut down cleanly."""
     config = config or Config.from_env()
     stop = stop or threading.Event()
+    wakeup = Wakeup()
+    try:
+        _run(config, stop, wakeup)
+    finally:
+        wakeup.close()
+
+
+def _stop_on_signals(stop: threading.Event, wakeup: Wakeup) -> None:
+    def handle(*_: object) -> None:
+        stop.set()
+        wakeup.set()
+
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, handle)
+
+
+def _run(config: Config, stop: threading.Event, wakeup: Wakeup) -> None:
+    _stop_on_signals(stop, wakeup)
     # One orchestrator per jobs volume: wait here while another holds the lease (see lease.py).
     lease = Lease(config.paths.jobs_dir, config.lease_ttl_s)
     if not lease.acquire(stop):
@@ -41,7 +60,11 @@ def process_loop(config: Config | None = None, stop: threading.Event | None = No
     orchestrator = Orchestrator(config)
     with lease.kept_in_background():
         orchestrator.start()
+    arrivals = Arrivals(config.paths.inbox_dir)
+    orchestrator.inbox.arrivals = arrivals
+    orchestrator.dispatcher.on_finished = wakeup.set
     log.info("orchestrator started", extra={"pid": os.getpid(), "jobs": len(orchestrator.store)})
+    watched = [fd] if (fd := arrivals.fileno()) is not None else []
     while not stop.is_set():
         started = time.monotonic()
         lease.keep()
@@ -49,9 +72,10 @@ def process_loop(config: Config | None = None, stop: threading.Event | None = No
             process_tick(orchestrator)
         except Exception:
             log.exception("tick failed; continuing")
-        stop.wait(max(0.0, config.tick_interval_s - (time.monotonic() - started)))
+        wakeup.wait(config.tick_interval_s - (time.monotonic() - started), watched)
     with lease.kept_in_background():
         orchestrator.shutdown()
+    arrivals.close()
     lease.release()
 
 
