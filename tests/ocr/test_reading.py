@@ -37,13 +37,13 @@ def prep_then_read(tmp_path, source, fmt, index=0, limits=DEFAULT_LIMITS, readin
     pages.mkdir(exist_ok=True)
     ocr.mkdir(exist_ok=True)
     prepared = prep_page(None, PrepTask(source, fmt, index, pages, limits, Options()))
-    fallback = pages / prepared.fallback if prepared.fallback else None
+    fallback = pages / prepared.entry.fallback if prepared.entry.fallback else None
     task = PageTask(
-        prepared.page, pages / prepared.file, ocr, None, prepared.dpi, fallback=fallback,
-        lines_vertical=prepared.lines_vertical, reading=reading,
+        prepared.entry.page, pages / prepared.entry.file, ocr, None, prepared.entry.dpi, fallback=fallback,
+        lines_vertical=prepared.entry.lines_vertical, reading=reading,
     )  # fmt: skip
     result = worker.recognise(task)
-    return prepared, result, text_path(ocr, prepared.page).read_text("utf-8")
+    return prepared, result, text_path(ocr, prepared.entry.page).read_text("utf-8")
 
 
 def assert_reads(text):
@@ -90,7 +90,7 @@ def test_a_page_over_the_pixel_budget_in_a_multi_page_pdf_is_read_scaled_down(tm
     limits = Limits(max_page_pixels=2_000_000)
     prepared, _, text = prep_then_read(tmp_path, source, Format.PDF, index=1, limits=limits)
     assert_reads(text)
-    assert prepared.width * prepared.height <= 2_000_000
+    assert prepared.entry.width * prepared.entry.height <= 2_000_000
     assert "over PREP_MAX_PAGE_PIXELS" in prepared.warnings[0]
 
 
@@ -98,7 +98,7 @@ def test_an_image_only_pdf_declaring_2400_dpi_is_read_at_its_own_resolution(tmp_
     source = write_pdf(tmp_path / "tiny.pdf", [page_image(SAMPLE_EN, size=PAGE, font_size=40)], dpi=2400)
     prepared, _, text = prep_then_read(tmp_path, source, Format.PDF)
     assert_reads(text)
-    assert prepared.width >= PAGE[0] * 0.9  # not the 125-pixel thumbnail that 300 dpi would make of it
+    assert prepared.entry.width >= PAGE[0] * 0.9  # not the 125-pixel thumbnail that 300 dpi would make of it
 
 
 def test_an_image_whose_dpi_tag_is_wrong_is_sized_by_its_text(tmp_path):
@@ -108,7 +108,7 @@ def test_an_image_whose_dpi_tag_is_wrong_is_sized_by_its_text(tmp_path):
     small.save(source, dpi=(300, 300))
     prepared, _, text = prep_then_read(tmp_path, source, Format.PNG)
     assert_reads(text)
-    assert prepared.scale > 1.5
+    assert prepared.entry.scale > 1.5
 
 
 def test_a_photographed_page_on_a_dark_table_reads_its_words(tmp_path):

@@ -64,7 +64,7 @@ def prep(tmp_path, source, mode):
 
 def test_skip_renders_nothing_and_names_the_source_for_a_page_with_text(tmp_path, documents):
     result = prep(tmp_path, documents["digital"], TextMode.SKIP)
-    entry = result.manifest_page().to_json()
+    entry = result.entry.to_json()
     assert (entry["file"], entry["text"], entry["textLayer"]) == ("digital.pdf", "existing", "visible")
     assert list((tmp_path / "pages").iterdir()) == []  # no copy of the page: see keep_page_text
     source = pdfium.PdfDocument(documents["digital"])
@@ -76,22 +76,22 @@ def test_skip_renders_nothing_and_names_the_source_for_a_page_with_text(tmp_path
 
 
 def test_redo_renders_a_page_whose_text_is_an_ocr_layer_and_says_so(tmp_path, documents):
-    entry = prep(tmp_path, documents["ocr-layer"], TextMode.REDO).manifest_page().to_json()
+    entry = prep(tmp_path, documents["ocr-layer"], TextMode.REDO).entry.to_json()
     assert (entry["file"], entry["text"], entry["textLayer"]) == ("page-0001.png", "ocr", "invisible")
 
 
 def test_redo_keeps_born_digital_text(tmp_path, documents):
-    entry = prep(tmp_path, documents["digital"], TextMode.REDO).manifest_page().to_json()
+    entry = prep(tmp_path, documents["digital"], TextMode.REDO).entry.to_json()
     assert (entry["file"], entry["text"]) == ("digital.pdf", "existing")
 
 
 def test_force_renders_every_page_and_does_not_look_for_text(tmp_path, documents):
-    entry = prep(tmp_path, documents["digital"], TextMode.FORCE).manifest_page().to_json()
+    entry = prep(tmp_path, documents["digital"], TextMode.FORCE).entry.to_json()
     assert (entry["file"], entry["text"], entry["textLayer"]) == ("page-0001.png", "ocr", "none")
 
 
 def test_skip_renders_a_scan_with_only_a_stamp_of_text(tmp_path, documents):
-    entry = prep(tmp_path, documents["stamp"], TextMode.SKIP).manifest_page().to_json()
+    entry = prep(tmp_path, documents["stamp"], TextMode.SKIP).entry.to_json()
     assert (entry["file"], entry["text"], entry["textLayer"]) == ("page-0001.png", "ocr", "none")
 
 

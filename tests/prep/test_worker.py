@@ -35,20 +35,20 @@ def test_prep_page_writes_a_grayscale_png_with_its_dpi(tmp_path):
     with Image.open(tmp_path / "pages" / "page-0001.png") as img:
         assert (img.mode, img.size, round(img.info["dpi"][0])) == (
             "L",
-            (result.width, result.height),
-            round(result.dpi),
+            (result.entry.width, result.entry.height),
+            round(result.entry.dpi),
         )
-    assert result.dpi == pytest.approx(300 * result.scale, abs=0.01)
-    assert result.manifest_page().to_json() == {
+    assert result.entry.dpi == pytest.approx(300 * result.entry.scale, abs=0.01)
+    assert result.entry.to_json() == {
         "page": 1,
         "file": "page-0001.png",
-        "width": result.width,
-        "height": result.height,
-        "dpi": result.dpi,
-        "skewDeg": result.skew_deg,
+        "width": result.entry.width,
+        "height": result.entry.height,
+        "dpi": result.entry.dpi,
+        "skewDeg": result.entry.skew_deg,
         "text": "ocr",
         "textLayer": "none",
-        "scale": result.scale,
+        "scale": result.entry.scale,
         "linesVertical": False,
         "fallback": "page-0001.raw.jpg",
     }
@@ -59,7 +59,7 @@ def test_prep_page_reuses_a_page_finished_with_the_same_settings(tmp_path):
     first = prep_page(None, make_task(tmp_path, index=1))
     mtime = (tmp_path / "pages" / "page-0002.png").stat().st_mtime_ns
     again = prep_page(None, make_task(tmp_path, index=1))
-    assert (again.reused, again.skew_deg, again.width) == (True, first.skew_deg, first.width)
+    assert (again.reused, again.entry.skew_deg, again.entry.width) == (True, first.entry.skew_deg, first.entry.width)
     assert (tmp_path / "pages" / "page-0002.png").stat().st_mtime_ns == mtime
 
 

@@ -7,6 +7,7 @@ after a crash reuses finished pages by reading their headers.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import orjson
 from PIL import Image, PngImagePlugin
 
 from services.common.atomic import atomic_output
-from services.common.manifest import LAYER_NONE, TEXT_OCR, ManifestPage
+from services.common.manifest import ManifestPage
 from services.common.stage_api import page_name
 
 from .normalise import Options
@@ -69,27 +70,16 @@ class PageTask:
 
 @dataclass(frozen=True, slots=True)
 class PageResult:
-    page: int
-    file: str
-    width: int
-    height: int
-    dpi: float
-    skew_deg: float
+    """A prepared page: its entry in `pages/manifest.json`, what a person should know about it (warnings, which
+    the manifest gathers per document), and whether an earlier run had made it already."""
+
+    entry: ManifestPage
     warnings: tuple[str, ...] = ()
     reused: bool = False
-    text: str = TEXT_OCR
-    text_layer: str = LAYER_NONE
-    scale: float = 1.0
-    lines_vertical: bool = False
-    fallback: str = ""
-    error: str = ""
 
-    def manifest_page(self) -> ManifestPage:
-        """This page's entry in `pages/manifest.json`."""
-        return ManifestPage(
-            self.page, self.file, self.width, self.height, self.dpi, self.skew_deg, self.text, self.text_layer,
-            self.scale, self.lines_vertical, self.fallback, self.error,
-        )  # fmt: skip
+    def with_layer(self, kind: str) -> PageResult:
+        """The same page, with what prep found of the source page's own text (`none`, `invisible`, `visible`)."""
+        return dataclasses.replace(self, entry=dataclasses.replace(self.entry, text_layer=kind))
 
 
 def read_done(task: PageTask) -> PageResult | None:
@@ -106,11 +96,12 @@ def read_done(task: PageTask) -> PageResult | None:
     fallback = str(meta.get("fallback", ""))
     if fallback and not (task.out_dir / fallback).is_file():
         return None
-    return PageResult(
-        task.page, task.out_path.name, width, height, meta["dpi"], meta["skewDeg"], warnings, True,
+    entry = ManifestPage(
+        task.page, task.out_path.name, width, height, meta["dpi"], meta["skewDeg"],
         scale=float(meta.get("scale", 1.0)), lines_vertical=bool(meta.get("linesVertical", False)),
         fallback=fallback, error=str(meta.get("error", "")),
     )  # fmt: skip
+    return PageResult(entry, warnings, reused=True)
 
 
 def write_page(image: Image.Image, path: Path, dpi: float, meta: dict[str, Any]) -> None:

@@ -56,11 +56,11 @@ async def _run_pages(pool: PrepPool, tasks: list[PageTask], in_flight: int) -> l
 
 
 def build_manifest(source: Path, info: DocumentInfo, results: list[PageResult]) -> PagesManifest:
-    pages = sorted(results, key=lambda r: r.page)
+    pages = sorted(results, key=lambda r: r.entry.page)
     return PagesManifest(
-        pages=tuple(r.manifest_page() for r in pages),
+        pages=tuple(r.entry for r in pages),
         source=SourceInfo(source.name, str(info.format), info.pages, info.bytes),
-        warnings=tuple(f"page {r.page}: {w}" for r in pages for w in r.warnings),
+        warnings=tuple(f"page {r.entry.page}: {w}" for r in pages for w in r.warnings),
     )
 
 
@@ -79,9 +79,9 @@ async def run_stage(config: Config, pool: PrepPool, job_dir: Path, source: Path)
         for index in range(info.pages)
     ]
     results = await _run_pages(pool, tasks, config.workers)
-    if all(r.error for r in results):
+    if all(r.entry.error for r in results):
         # Not one page could be read: the document cannot be used (the first page's reason says why).
-        raise BadDocument(results[0].error)
+        raise BadDocument(results[0].entry.error)
     manifest = build_manifest(source, info, results)
     ensure_in_time("pages/manifest.json")
     await asyncio.to_thread(write_manifest, pages_dir, manifest)

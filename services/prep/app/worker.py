@@ -6,7 +6,6 @@ keeps a PDF page that has text of its own as it is (see `textlayer.py`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -21,7 +20,7 @@ from PIL import Image
 from services.common.atomic import remove_dead_temp_files
 from services.common.errors import BadDocument
 from services.common.logs import JobContext, bind_job_context, configure_logging
-from services.common.manifest import TEXT_EXISTING
+from services.common.manifest import TEXT_EXISTING, ManifestPage
 
 from .normalise import normalise_page
 from .page import PageResult, PageTask, read_done, write_fallback, write_page
@@ -100,10 +99,11 @@ def keep_page_text(task: PageTask, layer: TextLayer) -> PageResult:
     width_pt, height_pt = layer.size_pt
     scale = task.limits.dpi / POINTS_PER_INCH
     log.debug("page %d keeps its own text (%s, %d characters)", task.page, layer.kind, layer.chars)
-    return PageResult(
+    entry = ManifestPage(
         task.page, task.source.name, round(width_pt * scale), round(height_pt * scale), float(task.limits.dpi),
         0.0, text=TEXT_EXISTING, text_layer=layer.kind.value,
     )  # fmt: skip
+    return PageResult(entry)
 
 
 def _unreadable_page(task: PageTask, error: BadDocument) -> PageResult:
@@ -112,7 +112,7 @@ def _unreadable_page(task: PageTask, error: BadDocument) -> PageResult:
     width, height = BLANK_PAGE_PX
     meta = {"dpi": BLANK_PAGE_DPI, "skewDeg": 0.0, "warnings": [], "settings": task.settings(), "error": str(error)}
     write_page(Image.new("L", BLANK_PAGE_PX, 255), task.out_path, BLANK_PAGE_DPI, meta)
-    return PageResult(task.page, task.out_path.name, width, height, BLANK_PAGE_DPI, 0.0, error=str(error))
+    return PageResult(ManifestPage(task.page, task.out_path.name, width, height, BLANK_PAGE_DPI, error=str(error)))
 
 
 def _prepare_and_write(task: PageTask) -> PageResult:
@@ -128,10 +128,11 @@ def _prepare_and_write(task: PageTask) -> PageResult:
     meta = {"dpi": ready.dpi, "skewDeg": ready.skew_deg, "warnings": list(warnings), "settings": task.settings()}
     meta |= {"scale": ready.scale, "linesVertical": vertical, "fallback": fallback}
     write_page(ready.image, task.out_path, ready.dpi, meta)
-    return PageResult(
-        task.page, task.out_path.name, ready.image.width, ready.image.height, ready.dpi, ready.skew_deg, warnings,
+    entry = ManifestPage(
+        task.page, task.out_path.name, ready.image.width, ready.image.height, ready.dpi, ready.skew_deg,
         scale=ready.scale, lines_vertical=vertical, fallback=fallback,
     )  # fmt: skip
+    return PageResult(entry, warnings)
 
 
 def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
@@ -147,7 +148,7 @@ def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
         done = read_done(task)
         if done is not None:
             log.debug("page %d already prepared", task.page)
-            return dataclasses.replace(done, text_layer=layer.kind.value)
+            return done.with_layer(layer.kind.value)
         started = time.perf_counter()
         # The leftovers of a killed writer of this page; a live one (another replica on a retry) keeps its files.
         remove_dead_temp_files(task.out_dir, task.out_path.name)
@@ -160,8 +161,9 @@ def prep_page(job: JobContext | None, task: PageTask) -> PageResult:
             "page %d prepared",
             task.page,
             extra={
-                "page": task.page, "skewDeg": result.skew_deg, "scale": result.scale, "dpi": result.dpi,
+                "page": task.page, "skewDeg": result.entry.skew_deg, "scale": result.entry.scale,
+                "dpi": result.entry.dpi,
                 "pageMs": round((time.perf_counter() - started) * 1e3),
             },
         )  # fmt: skip
-        return dataclasses.replace(result, text_layer=layer.kind.value)
+        return result.with_layer(layer.kind.value)
