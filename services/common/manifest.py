@@ -28,6 +28,10 @@ TEXT_OCR, TEXT_EXISTING = "ocr", "existing"
 TEXT_SOURCES = (TEXT_OCR, TEXT_EXISTING)
 LAYER_NONE = "none"
 TEXT_LAYERS = (LAYER_NONE, "invisible", "visible")
+# The pages prep writes are 8-bit gray, binarised (ink 0, paper 255) unless PREP_BINARIZE is off: whoever looks for
+# the ink on them (prep measuring its text, OCR finding where it is or what shape a mark has) counts anything
+# darker than mid-gray, so both sides agree on what is ink.
+INK_BELOW = 128
 
 
 @dataclass(frozen=True, slots=True)

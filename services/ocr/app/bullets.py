@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from services.common.manifest import INK_BELOW
+
 ROUND_BULLET, SQUARE_BULLET = "\u2022", "\u25aa"
-# Tesseract's thresholded page: ink is 0, paper 255.
-INK_MAX = 127
 # A filled disk covers pi/4 = 0.785 of its box and a square all of it; the letters and hollow signs a line can
 # start with (o, e, c, 0, ©, ¢, I, 1) cover well under this (0.26-0.57 measured on real scans).
 MIN_FILL = 0.65
@@ -88,7 +88,8 @@ def find_bullets(api: Any) -> list[Bullet]:
     ]
     if not candidates:
         return []
-    ink = np.asarray(api.GetThresholdedImage().convert("L")) <= INK_MAX
+    # Tesseract's own thresholded page (ink 0, paper 255): the pixels it read.
+    ink = np.asarray(api.GetThresholdedImage().convert("L")) < INK_BELOW
     found = []
     for line, box, text, _ in candidates:
         left, top, right, bottom = box

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
+
+from services.common.manifest import INK_BELOW
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,6 @@ OSD_SURE_CONF = 14.0
 # 300 dpi is eight lines of body text; each trial reading costs about a twentieth of the page's).
 TRIAL_CROP_MAX_PX = 600
 MIN_CROP_PX = 400
-# Darker than this (on the inverted page: lighter) counts as ink when finding where the text is.
-INK_LEVEL = 128
 # Upright beats the others by this much mean word confidence, or the page stays as it is.
 TRIAL_MARGIN_CONF = 15
 
@@ -67,7 +67,7 @@ def _osd(osd: Any, page: Image.Image, dpi: float) -> tuple[int, float] | None:
 
 def _middle_crop(page: Image.Image) -> Image.Image:
     """The middle of the inked area (a page's text may fill only its top), at most TRIAL_CROP_MAX_PX a side."""
-    box = ImageOps.invert(page).point(lambda v: 255 if v > INK_LEVEL else 0).getbbox()
+    box = page.point(lambda v: 255 if v < INK_BELOW else 0).getbbox()
     left, top, right, bottom = box if box else (0, 0, page.width, page.height)
     centre_x, centre_y = (left + right) // 2, (top + bottom) // 2
     half_w = max(min((right - left) // 2, TRIAL_CROP_MAX_PX) // 2, 1)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from services.common.manifest import INK_BELOW
+
 # Narrow enough that a strip rarely spans two columns whose lines are out of step, wide enough to hold words.
 STRIPS = 12
 # A run of inked rows shorter than this is a rule, a speck or a dotted leader, not a line of text.
@@ -43,8 +45,6 @@ MIN_RESCALE = 0.1
 # Lines run down the page when its column profile is this much spikier than its row profile (upright text
 # measures 1.9-3.3 against 1.1-1.6 on real scans; a page of one short line can mislead, at the cost of a check).
 DIRECTION_MARGIN = 1.2
-# Ink is 0 and paper 255 once the page is binarised; anything darker than mid-gray counts as ink.
-INK_BELOW = 128
 
 
 @dataclass(frozen=True, slots=True)
