@@ -58,12 +58,21 @@ class ManifestPage:
     lines_vertical: bool = False
     fallback: str = ""
     error: str = ""
+    # The pixels' resolution on the source page, when `dpi` (what Tesseract is told) was kept within what it reads
+    # well (a 2400 dpi scan's text scaled to a good size is still finer than 600): 0 when they are the same. The
+    # page in document.pdf keeps the source page's size by it.
+    paper_dpi: float = 0.0
+
+    @property
+    def dpi_on_paper(self) -> float:
+        return self.paper_dpi or self.dpi
 
     def to_json(self) -> dict[str, Any]:
         dpi: float | int = int(self.dpi) if float(self.dpi).is_integer() else self.dpi
         entry = {"page": self.page, "file": self.file, "width": self.width, "height": self.height, "dpi": dpi}
         entry |= {"skewDeg": self.skew_deg, "text": self.text, "textLayer": self.text_layer}
         entry |= {"scale": self.scale, "linesVertical": self.lines_vertical, "fallback": self.fallback}
+        entry |= {"paperDpi": self.paper_dpi} if self.paper_dpi else {}
         return entry | ({"error": self.error} if self.error else {})
 
     @classmethod
@@ -84,10 +93,11 @@ class ManifestPage:
                 lines_vertical=bool(entry.get("linesVertical", False)),
                 fallback=str(entry.get("fallback", "")),
                 error=str(entry.get("error", "")),
+                paper_dpi=float(entry.get("paperDpi", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid: {e}") from e
-        if "/" in page.fallback or page.scale <= 0:
+        if "/" in page.fallback or page.scale <= 0 or page.paper_dpi < 0:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")
         if page.page < 1 or page.dpi <= 0 or page.text not in TEXT_SOURCES or page.text_layer not in TEXT_LAYERS:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")

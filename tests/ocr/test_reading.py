@@ -7,14 +7,18 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
+from services.common.manifest import write_manifest
+from services.common.stage_api import DOCUMENT_PDF, OCR_DIR, PAGES_DIR
 from services.ocr.app import worker
 from services.ocr.app.config import Config
-from services.ocr.app.page import IMAGE_CLEAN, PageTask, ReadingPolicy, pdf_path, text_path
+from services.ocr.app.document import write_document
+from services.ocr.app.page import IMAGE_CLEAN, PageTask, ReadingPolicy, page_specs, pdf_path, text_path
 from services.prep.app.normalise import Options
 from services.prep.app.page import PageTask as PrepTask
 from services.prep.app.render import Limits
 from services.prep.app.sniff import Format
-from services.prep.app.worker import prep_page
+from services.prep.app.stage import build_manifest
+from services.prep.app.worker import inspect_document, prep_page
 from tests.factory import SAMPLE_EN, page_image, photographed_page, write_image, write_pdf
 
 # Small pages keep these quick: a third of A5, still a few lines of real text.
@@ -135,3 +139,28 @@ def test_a_turned_page_keeps_its_reading_when_rotation_checks_are_off(tmp_path):
         assert img.size == PAGE
     _, result, _ = prep_then_read(tmp_path, source, Format.PNG, reading=ReadingPolicy(0.0, 0.0))
     assert result.rotation == 0
+
+
+def test_a_page_read_at_a_clamped_dpi_keeps_its_source_size_in_document_pdf(tmp_path):
+    # 2400 dpi, text already of a good size: Tesseract is told 600, the page on paper is still the source's.
+    source = write_pdf(tmp_path / "source.pdf", [page_image(SAMPLE_EN, size=PAGE, font_size=40)], dpi=2400)
+    job = tmp_path / "job"
+    pages, ocr = job / PAGES_DIR, job / OCR_DIR
+    pages.mkdir(parents=True)
+    ocr.mkdir()
+    info = inspect_document(None, source, DEFAULT_LIMITS)
+    prepared = prep_page(None, PrepTask(source, Format.PDF, 0, pages, DEFAULT_LIMITS, Options()))
+    write_manifest(pages, build_manifest(source, info, [prepared]))
+    [spec] = page_specs(job)
+    assert spec.dpi <= 600 < spec.paper_dpi
+    result = worker.recognise(PageTask(spec.page, spec.image, ocr, None, spec.dpi, fallback=spec.fallback))
+    write_document(job, ocr, [spec], [result])
+    made, original = pdfium.PdfDocument(job / DOCUMENT_PDF), pdfium.PdfDocument(source)
+    width, height = made[0].get_size()
+    assert (width, height) == pytest.approx(original[0].get_size(), rel=0.01)
+    # The text layer was scaled with the image: the first line is still near the top of the page, inside it.
+    textpage = made[0].get_textpage()
+    found = textpage.search("quick").get_next()
+    assert found is not None
+    left, bottom, right, top = textpage.get_charbox(found[0])
+    assert 0 <= left < right <= width and height * 0.75 < top <= height

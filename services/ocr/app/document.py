@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
 import threading
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 from services.common.atomic import atomic_output
@@ -41,7 +43,7 @@ def _image_page_pdf(spec: PageSpec) -> bytes | None:
     try:
         with Image.open(spec.image) as img:
             buf = io.BytesIO()
-            img.convert("L").save(buf, "PDF", resolution=spec.dpi)
+            img.convert("L").save(buf, "PDF", resolution=spec.dpi_on_paper)
             return buf.getvalue()
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         log.warning("page %d: image unreadable (%s), a blank page stands in for it", spec.page, e)
@@ -70,6 +72,26 @@ def _import(doc: pdfium.PdfDocument, path: Path, indices: list[int] | None = Non
         src.close()
 
 
+def _to_paper_size(doc: pdfium.PdfDocument, spec: PageSpec) -> None:
+    """The page just imported (Tesseract's, sized by the dpi it was told) scaled to the source page's size.
+
+    Text layer and image scale together (one transform of the page's content), so they stay aligned.
+    """
+    if not spec.paper_dpi:
+        return
+    page = doc[len(doc) - 1]
+    try:
+        width, height = page.get_size()
+        factor = spec.dpi / spec.paper_dpi
+        matrix = pdfium_c.FS_MATRIX(factor, 0, 0, factor, 0, 0)
+        clip = pdfium_c.FS_RECTF(0, 0, width * factor, height * factor)
+        pdfium_c.FPDFPage_TransFormWithClip(page.raw, ctypes.byref(matrix), ctypes.byref(clip))
+        page.set_mediabox(0, 0, width * factor, height * factor)
+        page.set_cropbox(0, 0, width * factor, height * factor)
+    finally:
+        page.close()
+
+
 def _runs(specs: Sequence[PageSpec]) -> list[list[PageSpec]]:
     """Consecutive pages kept from the same source, together; every other page alone."""
     runs: list[list[PageSpec]] = []
@@ -93,6 +115,7 @@ def _merge(doc: pdfium.PdfDocument, out_dir: Path, specs: Sequence[PageSpec], re
             _import(doc, first.image, [spec.page - 1 for spec in run])
         elif ok[first.page]:
             _import(doc, pdf_path(out_dir, first.page))
+            _to_paper_size(doc, first)
         else:
             _append_unrecognised(doc, first)
 

@@ -38,10 +38,17 @@ class PageSpec:
     fallback: Path | None = None
     lines_vertical: bool = False
     error: str = ""
+    # The resolution of the page's pixels on paper, when Tesseract was told another (see ManifestPage.paper_dpi).
+    paper_dpi: float = 0.0
+
+    @property
+    def dpi_on_paper(self) -> float:
+        return self.paper_dpi or self.dpi
 
     @property
     def size_pt(self) -> tuple[float, float]:
-        return self.width * POINTS_PER_INCH / self.dpi, self.height * POINTS_PER_INCH / self.dpi
+        """The page's size on paper: the source page's."""
+        return self.width * POINTS_PER_INCH / self.dpi_on_paper, self.height * POINTS_PER_INCH / self.dpi_on_paper
 
 
 def page_specs(job_dir: Path) -> list[PageSpec]:
@@ -59,6 +66,7 @@ def page_specs(job_dir: Path) -> list[PageSpec]:
             file_in_job(job_dir, f"{PAGES_DIR}/{p.fallback}") if p.fallback else None,
             p.lines_vertical,
             p.error,
+            p.paper_dpi,
         )  # fmt: skip
         for p in manifest.pages
     ]

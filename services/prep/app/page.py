@@ -99,7 +99,7 @@ def read_done(task: PageTask) -> PageResult | None:
     entry = ManifestPage(
         task.page, task.out_path.name, width, height, meta["dpi"], meta["skewDeg"],
         scale=float(meta.get("scale", 1.0)), lines_vertical=bool(meta.get("linesVertical", False)),
-        fallback=fallback, error=str(meta.get("error", "")),
+        fallback=fallback, error=str(meta.get("error", "")), paper_dpi=float(meta.get("paperDpi", 0.0)),
     )  # fmt: skip
     return PageResult(entry, warnings, reused=True)
 

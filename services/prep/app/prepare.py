@@ -34,6 +34,8 @@ class Prepared:
     scale: float = 1.0
     text: TextSize | None = None
     border_share: float = 0.0
+    # The pixels' resolution on the source page, before `dpi` was kept within WORKING_DPI.
+    paper_dpi: float = 0.0
 
 
 def working_dpi(dpi: float) -> float:
@@ -61,12 +63,12 @@ def prepare_page(page: Page, options: Options, max_pixels: int) -> Prepared:
     gray, dpi = page.image, working_dpi(page.dpi)
     clean, skew_deg, border_share = _clean(gray, dpi, options)
     if not options.text_scale or not options.clean:
-        return Prepared(clean, gray, dpi, skew_deg, border_share=border_share)
+        return Prepared(clean, gray, dpi, skew_deg, border_share=border_share, paper_dpi=page.dpi)
     text = measure_text(clean)
     factor = text_scale(text, gray.width * gray.height, max_pixels)
     if factor == 1.0:
-        return Prepared(clean, gray, dpi, skew_deg, 1.0, text, border_share)
+        return Prepared(clean, gray, dpi, skew_deg, 1.0, text, border_share, page.dpi)
     gray = _resize(gray, factor)
     dpi = working_dpi(page.dpi * factor)
     clean, skew_deg, border_share = _clean(gray, dpi, options)
-    return Prepared(clean, gray, dpi, skew_deg, factor, text, border_share)
+    return Prepared(clean, gray, dpi, skew_deg, factor, text, border_share, round(page.dpi * factor, 2))
