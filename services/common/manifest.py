@@ -62,6 +62,9 @@ class ManifestPage:
     # well (a 2400 dpi scan's text scaled to a good size is still finer than 600): 0 when they are the same. The
     # page in document.pdf keeps the source page's size by it.
     paper_dpi: float = 0.0
+    # Whether the page's text looks upside down (more ink below its lines' x-height band than above): the OCR
+    # service checks the orientation before its first reading instead of after a poor one.
+    upside_down: bool = False
 
     @property
     def dpi_on_paper(self) -> float:
@@ -73,6 +76,7 @@ class ManifestPage:
         entry |= {"skewDeg": self.skew_deg, "text": self.text, "textLayer": self.text_layer}
         entry |= {"scale": self.scale, "linesVertical": self.lines_vertical, "fallback": self.fallback}
         entry |= {"paperDpi": self.paper_dpi} if self.paper_dpi else {}
+        entry |= {"upsideDown": True} if self.upside_down else {}
         return entry | ({"error": self.error} if self.error else {})
 
     @classmethod
@@ -94,6 +98,7 @@ class ManifestPage:
                 fallback=str(entry.get("fallback", "")),
                 error=str(entry.get("error", "")),
                 paper_dpi=float(entry.get("paperDpi", 0.0)),
+                upside_down=bool(entry.get("upsideDown", False)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid: {e}") from e

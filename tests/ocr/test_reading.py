@@ -9,7 +9,7 @@ from PIL import Image
 
 from services.common.manifest import write_manifest
 from services.common.stage_api import DOCUMENT_PDF, OCR_DIR, PAGES_DIR
-from services.ocr.app import worker
+from services.ocr.app import reading, worker
 from services.ocr.app.config import Config
 from services.ocr.app.document import write_document
 from services.ocr.app.page import IMAGE_CLEAN, PageTask, ReadingPolicy, page_specs, pdf_path, text_path
@@ -35,7 +35,7 @@ def engine(tmp_path_factory):
 DEFAULT_LIMITS, DEFAULT_READING = Limits(), ReadingPolicy()
 
 
-def prep_then_read(tmp_path, source, fmt, index=0, limits=DEFAULT_LIMITS, reading=DEFAULT_READING):
+def prep_then_read(tmp_path, source, fmt, index=0, limits=DEFAULT_LIMITS, policy=DEFAULT_READING):
     """Prep's page then the OCR worker's reading of it, wired as the manifest wires them."""
     pages, ocr = tmp_path / "pages", tmp_path / "ocr"
     pages.mkdir(exist_ok=True)
@@ -44,7 +44,7 @@ def prep_then_read(tmp_path, source, fmt, index=0, limits=DEFAULT_LIMITS, readin
     fallback = pages / prepared.entry.fallback if prepared.entry.fallback else None
     task = PageTask(
         prepared.entry.page, pages / prepared.entry.file, ocr, None, prepared.entry.dpi, fallback=fallback,
-        lines_vertical=prepared.entry.lines_vertical, reading=reading,
+        lines_vertical=prepared.entry.lines_vertical, reading=policy, upside_down=prepared.entry.upside_down,
     )  # fmt: skip
     result = worker.recognise(task)
     return prepared, result, text_path(ocr, prepared.entry.page).read_text("utf-8")
@@ -69,6 +69,22 @@ def test_a_page_turned_by_a_right_angle_reads_like_an_upright_one(tmp_path, turn
     left, bottom, right, top = textpage.get_charbox(found[0])
     assert width < height
     assert top > height * 0.75  # the first line is near the top of the upright page (PDF y grows upwards)
+
+
+def test_a_page_upside_down_is_checked_before_its_first_reading_and_read_once(tmp_path, monkeypatch):
+    source = write_image(tmp_path / "turned.png", page_image(SAMPLE_EN, size=PAGE, font_size=40, rotate=180))
+    readings = []
+    real_read_image = reading.read_image
+
+    def read_image(api, task, image, rotation=0, kind=IMAGE_CLEAN):
+        readings.append(rotation)
+        return real_read_image(api, task, image, rotation, kind)
+
+    monkeypatch.setattr(reading, "read_image", read_image)
+    prepared, result, text = prep_then_read(tmp_path, source, Format.PNG)
+    assert prepared.entry.upside_down is True
+    assert_reads(text)
+    assert result.rotation == 180 and readings == [180]  # never read the wrong way up first
 
 
 def test_a_turned_page_at_200_dpi_reads_like_an_upright_one(tmp_path):
@@ -127,7 +143,7 @@ def test_a_photographed_page_on_a_dark_table_reads_its_words(tmp_path):
 def test_the_decoded_page_is_read_when_the_clean_one_reads_worse(tmp_path):
     # Forced (below 101 % confidence every page qualifies): both are read, the better one is kept.
     source = write_image(tmp_path / "scan.png", page_image(SAMPLE_EN, size=PAGE, font_size=40).convert("RGB"))
-    _, result, text = prep_then_read(tmp_path, source, Format.PNG, reading=ReadingPolicy(60.0, 101.0))
+    _, result, text = prep_then_read(tmp_path, source, Format.PNG, policy=ReadingPolicy(60.0, 101.0))
     assert_reads(text)
     assert result.confidence > 80
     assert [p.name for p in (tmp_path / "ocr").iterdir() if ".tmp" in p.name] == []
@@ -137,7 +153,7 @@ def test_a_turned_page_keeps_its_reading_when_rotation_checks_are_off(tmp_path):
     source = write_image(tmp_path / "turned.png", page_image(SAMPLE_EN, size=PAGE, font_size=40, rotate=180))
     with Image.open(source) as img:
         assert img.size == PAGE
-    _, result, _ = prep_then_read(tmp_path, source, Format.PNG, reading=ReadingPolicy(0.0, 0.0))
+    _, result, _ = prep_then_read(tmp_path, source, Format.PNG, policy=ReadingPolicy(0.0, 0.0))
     assert result.rotation == 0
 
 

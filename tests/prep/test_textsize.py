@@ -31,6 +31,12 @@ def test_a_page_turned_by_90_degrees_has_lines_running_down_and_the_same_x_heigh
     assert turned.x_height_px == pytest.approx(upright.x_height_px, abs=2)
 
 
+def test_a_page_upside_down_is_told_by_more_ink_below_its_lines_than_above(text_page):
+    upright, turned = measure_text(text_page), measure_text(text_page.rotate(180))
+    assert (upright.upside_down, turned.upside_down) == (False, True)
+    assert turned.vertical is False
+
+
 def test_a_blank_page_has_no_x_height():
     assert measure_text(Image.new("L", SMALL_PAGE, 255)).x_height_px is None
 

@@ -40,6 +40,7 @@ class PageSpec:
     error: str = ""
     # The resolution of the page's pixels on paper, when Tesseract was told another (see ManifestPage.paper_dpi).
     paper_dpi: float = 0.0
+    upside_down: bool = False
 
     @property
     def dpi_on_paper(self) -> float:
@@ -67,6 +68,7 @@ def page_specs(job_dir: Path) -> list[PageSpec]:
             p.lines_vertical,
             p.error,
             p.paper_dpi,
+            p.upside_down,
         )  # fmt: skip
         for p in manifest.pages
     ]
@@ -101,6 +103,8 @@ class PageTask:
     fallback: Path | None = None
     lines_vertical: bool = False
     reading: ReadingPolicy = field(default_factory=ReadingPolicy)
+    # Prep's reading of the page's text: upside down (its orientation is checked before the first reading).
+    upside_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ page that reads well the first time (most pages: mean word confidence 85-95) cos
 A page that reads badly gets, in order:
 
 1. an orientation check (orientation.py) when its confidence is below OCR_ORIENT_BELOW_CONF, or at once when
-   prep saw its lines run down the page; if it is turned, it is read again upright;
+   prep saw its lines run down the page or its text upside down; if it is turned, it is read again upright;
 2. a reading of the decoded page prep kept beside the clean one (`fallback`), when the best reading so far is
    below OCR_FALLBACK_BELOW_CONF: prep must never make a page worse than the page itself.
 
@@ -100,13 +100,16 @@ def best_of(readings: Sequence[Reading]) -> Reading:
 
 
 def _readings_by_orientation(api: Any, osd: Any, task: PageTask) -> list[Reading]:
-    """The page as it is, and turned upright when it reads badly; lines running down go to detection first.
+    """The page as it is, and turned upright when it reads badly; pages prep saw turned (lines running down, or
+    upside down) go to detection first, which saves their first, poor reading.
 
     Detection can be wrong (a page of one short line looks turned): when its reading is poor too, the page as it
     is is read as well, so the choice is made on readings, never on detection alone.
     """
     threshold = task.reading.orient_below_conf
-    if task.lines_vertical:
+    if threshold <= 0:  # OCR_ORIENT_BELOW_CONF=0: orientation never checked
+        return [read_image(api, task, task.image)]
+    if task.lines_vertical or task.upside_down:
         turned = _turned_reading(api, osd, task)
         if turned is not None and turned.mean_confidence >= threshold:
             return [turned]

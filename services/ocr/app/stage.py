@@ -34,7 +34,7 @@ async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir:
         return done
     task = PageTask(
         spec.page, spec.image, out_dir, current_job(), spec.dpi, spec.text, spec.text_layer, spec.fallback,
-        spec.lines_vertical, config.reading,
+        spec.lines_vertical, config.reading, spec.upside_down,
     )  # fmt: skip
     started = time.perf_counter()
     error = f"prep could not read the page: {spec.error}" if spec.error else ""

@@ -123,16 +123,19 @@ def _prepare_and_write(task: PageTask) -> PageResult:
         write_fallback(ready.raw, task.fallback_path, ready.dpi)
         fallback = task.fallback_path.name
     vertical = ready.text is not None and ready.text.vertical
+    # Upside down is told along the lines; for lines running down the page the OCR's check comes first anyway.
+    upside_down = ready.text is not None and ready.text.upside_down and not vertical
     # Sizing by the text is routine, not a warning: the manifest's `scale` records it, the log line says why.
     warnings = page.warnings
     meta = {"dpi": ready.dpi, "skewDeg": ready.skew_deg, "warnings": list(warnings), "settings": task.settings()}
     # The page's resolution on paper, recorded only where it differs from what Tesseract is told.
     paper_dpi = ready.paper_dpi if round(ready.paper_dpi, 2) != round(ready.dpi, 2) else 0.0
     meta |= {"scale": ready.scale, "linesVertical": vertical, "fallback": fallback, "paperDpi": paper_dpi}
+    meta |= {"upsideDown": upside_down}
     write_page(ready.image, task.out_path, ready.dpi, meta)
     entry = ManifestPage(
         task.page, task.out_path.name, ready.image.width, ready.image.height, ready.dpi, ready.skew_deg,
-        scale=ready.scale, lines_vertical=vertical, fallback=fallback, paper_dpi=paper_dpi,
+        scale=ready.scale, lines_vertical=vertical, fallback=fallback, paper_dpi=paper_dpi, upside_down=upside_down,
     )  # fmt: skip
     return PageResult(entry, warnings)
 
