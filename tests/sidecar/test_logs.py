@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from services.common.logs import JsonFormatter, configure_logging
+from sidecar.access_log import AccessLog
 
 from .conftest import eventually
 
@@ -88,3 +89,22 @@ def test_every_access_line_is_written_whole_when_a_real_sidecar_gets_sigterm(sid
     lines = [orjson.loads(line) for line in raw.splitlines()]  # each line whole JSON, or this raises
     paths = [line["path"] for line in lines if line.get("logger") == "access" and line["path"].startswith("/jobs/m")]
     assert paths == [f"/jobs/missing-{n}" for n in range(requests)]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "latency_s", "remote"),
+    [
+        ("/jobs/0123abcd", 200, 0.00035, "127.0.0.1"),
+        ('/jobs/"quoted"\\back\u00e9\n\x01', 404, 1.23456, None),
+        ("/a b?c=d", 500, 0.0, "::1"),
+        ("/overview", 304, 123.456789, "10.0.0.1"),
+    ],
+)
+def test_the_access_line_template_writes_the_bytes_the_json_formatter_writes(path, status, latency_s, remote):
+    at = 1_764_000_000.0271
+    line = AccessLog()._json_line((at, "GET", path, status, latency_s, remote))
+    extra = {"method": "GET", "path": path, "status": status, "latencyMs": round(latency_s * 1000, 2), "remote": remote}
+    record = logging.getLogger("access").makeRecord("access", logging.INFO, "", 0, "%s %s %s", ("GET", path, status),
+                                                    None, extra=extra)  # fmt: skip
+    record.created, record.msecs = at, (at - int(at)) * 1000
+    assert line == JsonFormatter("sidecar").format(record).encode() + b"\n"
