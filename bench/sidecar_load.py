@@ -13,7 +13,9 @@ import queue
 import shutil
 import statistics
 import sys
+import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from services.common.journal import JournalWriter  # noqa: E402
 CREATE_EVERY, DELETE_EVERY = 20, 20
 # A change not visible after this long counts as missed (what the issue measured).
 MISSED_AFTER_S = 5.0
+# Enough to reach 1,000 changes/s on a disk where one replace waits about 2 ms (see Lanes).
+WRITER_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,55 @@ def new_key(run: int, seq: int) -> str:
     return f"{run & 0xFFFFFFFFFF:010x}{seq:022x}"
 
 
+class Lanes:
+    """Changes carried out by `WRITER_THREADS` threads, each job always by the same one (its changes stay in order).
+
+    One thread cannot reach 1,000 changes/s on this machine's disk: an atomic replace of state.json takes about
+    2 ms there (ext4 starts writing the new file's data at the rename), so a sequential writer topped out at
+    500-600 changes/s and the "1,000/s" run measured about half that. The orchestrator writes one job at a time,
+    but the target is the sidecar's at 1,000/s, so the bench must produce that rate; the waits are the disk's,
+    so threads overlap them.
+    """
+
+    def __init__(self, jobs_dir: Path, journal: JournalWriter | None, samples: Any) -> None:
+        self.jobs_dir, self.journal, self.samples = jobs_dir, journal, samples
+        self._journal_lock = threading.Lock()
+        self._queues: list[queue.SimpleQueue[tuple[str, str, int, bool] | None]] = [
+            queue.SimpleQueue() for _ in range(WRITER_THREADS)
+        ]
+        self._threads = [threading.Thread(target=self._work, args=(q,), daemon=True) for q in self._queues]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, kind: str, key: str, seq: int, sampled: bool) -> None:
+        self._queues[zlib.crc32(key.encode()) % WRITER_THREADS].put((kind, key, seq, sampled))
+
+    def join(self) -> None:
+        for q in self._queues:
+            q.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self, changes: queue.SimpleQueue[tuple[str, str, int, bool] | None]) -> None:
+        while (change := changes.get()) is not None:
+            kind, key, seq, sampled = change
+            if kind == "create":
+                write_job_folder(self.jobs_dir, key, state_bytes(key, seq, attempt=seq))
+            elif kind == "delete":
+                shutil.rmtree(self.jobs_dir / key)
+            else:
+                replace_state(self.jobs_dir, key, state_bytes(key, seq, attempt=seq))
+            if self.journal is not None:
+                with self._journal_lock:
+                    self.journal.append(key, "DONE")
+            if sampled:
+                self.samples.put((kind, key, seq, time.time()))  # the change is on disk from now on
+
+
 def writer(jobs: str, rewrite: list[str], doomed: list[str], plan: Plan, samples: Any) -> None:
     """Changes at `plan.rate` per second; reports sampled ones as (kind, key, seq, time) and then its summary."""
     jobs_dir, started = Path(jobs), time.time()
-    journal = JournalWriter(jobs_dir) if plan.journal else None
+    lanes = Lanes(jobs_dir, JournalWriter(jobs_dir) if plan.journal else None, samples)
     seq, touched, created, deleted = 0, set(), [], []
     while (now := time.time()) - started < plan.seconds:
         due = started + seq / plan.rate
@@ -57,22 +106,18 @@ def writer(jobs: str, rewrite: list[str], doomed: list[str], plan: Plan, samples
         seq += 1
         if seq % CREATE_EVERY == 0:
             kind, key = "create", new_key(int(started * 1000), seq)
-            write_job_folder(jobs_dir, key, state_bytes(key, seq, attempt=seq))
             created.append(key)
         elif seq % DELETE_EVERY == 1 and doomed:
             kind, key = "delete", doomed.pop()
-            shutil.rmtree(jobs_dir / key)
             deleted.append(key)
         else:
             kind, key = "rewrite", rewrite[seq % len(rewrite)]
-            replace_state(jobs_dir, key, state_bytes(key, seq, attempt=seq))
             touched.add(key)
-        if journal is not None:
-            journal.append(key, "DONE")
-        if seq % plan.sample_every == 0:
-            samples.put((kind, key, seq, time.time()))
+        lanes.submit(kind, key, seq, seq % plan.sample_every == 0)
+    lanes.join()
     samples.put(None)
-    samples.put({"changes": seq, "touched": sorted(touched), "created": created, "deleted": deleted})
+    summary = {"changes": seq, "seconds": round(time.time() - started, 2), "touched": sorted(touched)}
+    samples.put(summary | {"created": created, "deleted": deleted})
 
 
 async def follow(port: int, samples: Any) -> tuple[list[float], list[tuple[str, str]], dict[str, Any]]:
@@ -163,6 +208,7 @@ def run_writes(data_dir: Path, keys: list[str], port: int, plan: Plan, settle_s:
         "rate": plan.rate,
         "watch_mode_before_after": [mode_before, watch_mode(port)],
         "changes": summary["changes"],
+        "achieved_rate": round(summary["changes"] / summary["seconds"]),
         "created": len(summary["created"]),
         "deleted": len(summary["deleted"]),
         "sampled": len(ms) + len(missed),

@@ -14,7 +14,8 @@ def _ready(r: dict[str, Any]) -> str:
 
 def _fresh(f: dict[str, Any]) -> str:
     return (
-        f"{f['changes']:,} changes ({f['created']} created, {f['deleted']} deleted), {f['sampled']:,} followed: "
+        f"{f['changes']:,} changes ({f['created']} created, {f['deleted']} deleted; {f['achieved_rate']:,}/s reached), "
+        f"{f['sampled']:,} followed: "
         f"missed **{f['missed']}**, stale after stop **{f['stale_after_stop']}**, "
         f"lag p50 / p99 / max {f['p50_ms']} / **{f['p99_ms']}** / {f['max_ms']} ms"
     )
