@@ -31,13 +31,11 @@ from sidecar_tools import (  # noqa: E402
     ROOT,
     free_port,
     generate,
-    get,
+    nginx_twin,
     replace_state,
-    start_nginx,
     start_sidecar,
     state_bytes,
     stop,
-    stop_nginx,
     wait_ready,
     wrk,
 )
@@ -151,20 +149,16 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     doc: dict[str, Any] = {"jobs": args.jobs, "cpus": os.cpu_count(), "ready": ready_times(data_dir, tmp)}
     proc, port = start(data_dir, tmp / "twin.log", True)
     wait_ready(port, proc)
-    (data_dir / "metrics-page.json").write_bytes(get(port, "/metrics")[1])
-    (data_dir / "overview-page.json").write_bytes(get(port, "/overview")[1])
-    doc["default"] = measure(port, keys, args.wrk_s)
-    stop(proc)
+    try:
+        with nginx_twin(data_dir, port, {"metrics-page.json": "/metrics", "overview-page.json": "/overview"}) as nginx:
+            doc["default"] = measure(port, keys, args.wrk_s)
+            doc["nginx"] = {name: wrk(nginx.port, theirs, args.wrk_s) for name, (_o, theirs) in routes(keys).items()}
+    finally:
+        stop(proc)
     proc, port = start(data_dir, tmp / "without.log", False)
     wait_ready(port, proc)
     doc["without_listeners"] = measure(port, keys, args.wrk_s)
     stop(proc)
-    nginx_port = free_port()
-    nginx, nginx_tmp = start_nginx(data_dir, nginx_port)
-    try:
-        doc["nginx"] = {name: wrk(nginx_port, theirs, args.wrk_s) for name, (_o, theirs) in routes(keys).items()}
-    finally:
-        stop_nginx(nginx, nginx_tmp)
     doc["without_listeners_writer"] = under_load(data_dir, keys, tmp, args, listeners=False, streams=0)
     doc["default_writer"] = under_load(data_dir, keys, tmp, args, listeners=True, streams=0)
     doc["default_writer_streams"] = under_load(data_dir, keys, tmp, args, listeners=True, streams=args.streams)

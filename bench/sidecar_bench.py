@@ -33,11 +33,10 @@ from sidecar_tools import (  # noqa: E402
     free_port,
     generate,
     get,
+    nginx_twin,
     rss_bytes,
-    start_nginx,
     start_sidecar,
     stop,
-    stop_nginx,
     wait_ready,
     watch_limited,
     wrk,
@@ -101,31 +100,24 @@ def time_to_ready(data_dir: Path, tmp: Path) -> dict[str, Any]:
 
 def throughput(data_dir: Path, keys: list[str], sidecar_port: int, wrk_s: int) -> dict[str, Any]:
     sample = keys[:: max(1, len(keys) // 1000)][:1000]
-    (data_dir / "jobs-page.json").write_bytes(get(sidecar_port, "/jobs")[1])  # nginx's static twin of GET /jobs
-    (data_dir / "metrics-page.json").write_bytes(get(sidecar_port, "/metrics")[1])
     routes = {
         "job_detail": ([f"/jobs/{k}" for k in sample], [f"/jobs/{k}/state.json" for k in sample]),
         "jobs_list": (["/jobs"], ["/jobs-page.json"]),
         "metrics": (["/metrics"], ["/metrics-page.json"]),
     }
-    nginx_port = free_port()
-    nginx, nginx_tmp = start_nginx(data_dir, nginx_port)
-    try:
-        results = {}
+    twins = {"jobs-page.json": "/jobs", "metrics-page.json": "/metrics"}
+    with nginx_twin(data_dir, sidecar_port, twins) as nginx:
+        results: dict[str, Any] = {}
         for name, (sidecar_paths, nginx_paths) in routes.items():
             # Alternating rounds, best of each: the machine is shared, and load that comes and goes hits both alike.
             ours, theirs = [], []
             for _ in range(WRK_ROUNDS):
                 ours.append(wrk(sidecar_port, sidecar_paths, wrk_s))
-                theirs.append(wrk(nginx_port, nginx_paths, wrk_s))
+                theirs.append(wrk(nginx.port, nginx_paths, wrk_s))
             best, their_best = max(ours, key=lambda r: r["rps"]), max(theirs, key=lambda r: r["rps"])
             results[name] = {"sidecar": best, "nginx": their_best, "ratio": round(best["rps"] / their_best["rps"], 2)}
-        results["nginx_access_log_lines"] = sum(1 for _ in open(nginx_tmp / "access.log", "rb"))  # noqa: SIM115
+        results["nginx_access_log_lines"] = sum(1 for _ in open(nginx.access_log, "rb"))  # noqa: SIM115
         return results
-    finally:
-        stop_nginx(nginx, nginx_tmp)
-        (data_dir / "jobs-page.json").unlink()
-        (data_dir / "metrics-page.json").unlink()
 
 
 def idle_cpu(pid: int, seconds: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -208,6 +211,32 @@ def start_nginx(root: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
         except OSError:
             time.sleep(0.01)
     raise RuntimeError("nginx did not start")
+
+
+@dataclass(frozen=True)
+class Nginx:
+    port: int
+    access_log: Path
+
+
+@contextlib.contextmanager
+def nginx_twin(data_dir: Path, sidecar_port: int, twins: Mapping[str, str]) -> Iterator[Nginx]:
+    """nginx (access log on) serving `data_dir`, with static twins of sidecar answers that have no file of their own.
+
+    `twins` maps a file name in `data_dir` to the sidecar path whose answer it holds (`/metrics` ->
+    metrics-page.json); the sidecar's answer is taken once, when nginx starts, and removed afterwards. Job details
+    need no twin: nginx serves `jobs/<key>/state.json` itself.
+    """
+    for name, path in twins.items():
+        (data_dir / name).write_bytes(get(sidecar_port, path)[1])
+    port = free_port()
+    proc, tmp = start_nginx(data_dir, port)
+    try:
+        yield Nginx(port, tmp / "access.log")
+    finally:
+        stop_nginx(proc, tmp)
+        for name in twins:
+            (data_dir / name).unlink()
 
 
 def stop_nginx(proc: subprocess.Popen[bytes], tmp: Path) -> None:
