@@ -65,3 +65,24 @@ def state_schema():
 @pytest.fixture(scope="session")
 def metrics_schema():
     return jsonschema.Draft202012Validator(json.loads((SCHEMAS / "metrics.schema.json").read_text()))
+
+
+# The kernel's inotify queue (events held per instance before IN_Q_OVERFLOW), lowered by `tiny_inotify_queue`.
+INOTIFY_QUEUE_SYSCTL = Path("/proc/sys/fs/inotify/max_queued_events")
+TINY_INOTIFY_QUEUE = 16
+
+
+@pytest.fixture
+def tiny_inotify_queue():
+    """A 16-event inotify queue for instances created until `restore()` is called (root only; skips otherwise).
+
+    The limit is the host's and applies to inotify instances created meanwhile: call `restore()` right after the
+    sidecar started, so only its instance gets the tiny queue. Restored at the end in any case.
+    """
+    try:
+        saved = INOTIFY_QUEUE_SYSCTL.read_text()
+        INOTIFY_QUEUE_SYSCTL.write_text(str(TINY_INOTIFY_QUEUE))
+    except OSError as e:
+        pytest.skip(f"cannot lower fs.inotify.max_queued_events (needs root): {e}")
+    yield lambda: INOTIFY_QUEUE_SYSCTL.write_text(saved)
+    INOTIFY_QUEUE_SYSCTL.write_text(saved)

@@ -19,14 +19,12 @@ import pytest
 
 from services.common.atomic import atomic_write_bytes
 from services.common.job import mark_running, new_job
-from tests.conftest import wait_for
+from tests.conftest import TINY_INOTIFY_QUEUE, wait_for
 from tests.sidecar.conftest import write_production_files
 
 from .profile import PROFILE
 from .sidecar_view import differences, get
 
-QUEUE_SYSCTL = Path("/proc/sys/fs/inotify/max_queued_events")
-TINY_QUEUE = 16
 RESCAN_S = 2.0
 POLL_DELAY_MS = 300
 # The bounds these promises carry: a rescan period (plus its own run) and a couple of polling periods.
@@ -62,22 +60,10 @@ def sidecar_status(port: int) -> dict:
     return orjson.loads(get(port, "/metrics")[1])["sidecar"]
 
 
-@pytest.fixture
-def tiny_inotify_queue():
-    """Set the inotify queue limit to 16 for instances created until `restore()` (root only)."""
-    try:
-        saved = QUEUE_SYSCTL.read_text()
-        QUEUE_SYSCTL.write_text(str(TINY_QUEUE))
-    except OSError as e:
-        pytest.skip(f"cannot lower fs.inotify.max_queued_events (needs root): {e}")
-    yield lambda: QUEUE_SYSCTL.write_text(saved)
-    QUEUE_SYSCTL.write_text(saved)
-
-
 def test_the_periodic_rescan_repairs_what_lost_events_hid(tmp_path, stack_at, tiny_inotify_queue, record):
     row = record(
         "6. Watch failure",
-        f"sidecar frozen (SIGSTOP) with a {TINY_QUEUE}-event inotify queue while {PROFILE.watch_jobs} jobs are "
+        f"sidecar frozen (SIGSTOP) with a {TINY_INOTIFY_QUEUE}-event inotify queue while {PROFILE.watch_jobs} jobs are "
         "rewritten, a tenth deleted, a fifth added (queue overflow: events dropped by the kernel)",
         f"after SIGCONT the index equals the disk within {REPAIRED_WITHIN_S:.0f} s, and the rescan reports repairs",
     )

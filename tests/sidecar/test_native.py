@@ -3,16 +3,10 @@
 import logging
 import shutil
 import time
-from pathlib import Path
-
-import pytest
 
 from sidecar.keys import STATUS
 
 from .conftest import equal_to_disk, eventually, inotify_watches, replace_file
-
-QUEUE_SYSCTL = Path("/proc/sys/fs/inotify/max_queued_events")
-TINY_QUEUE = 16
 
 
 async def test_each_job_folder_costs_one_watch_and_pages_or_ocr_none(start_sidecar, write_production_job):
@@ -37,18 +31,6 @@ async def test_writing_page_images_and_ocr_outputs_does_not_wake_the_sidecar(
     await eventually(lambda: _visible(sidecar, "marker"))
     # The marker alone: its folder created, its temp file closed, its state.json renamed in.
     assert sidecar.app[STATUS].events_total - events_before <= 3
-
-
-@pytest.fixture
-def tiny_inotify_queue():
-    """A 16-event inotify queue for instances created until `restore()` (root only)."""
-    try:
-        saved = QUEUE_SYSCTL.read_text()
-        QUEUE_SYSCTL.write_text(str(TINY_QUEUE))
-    except OSError as e:
-        pytest.skip(f"cannot lower fs.inotify.max_queued_events (needs root): {e}")
-    yield lambda: QUEUE_SYSCTL.write_text(saved)
-    QUEUE_SYSCTL.write_text(saved)
 
 
 async def test_a_queue_overflow_is_noticed_at_once_repaired_and_said_once(
