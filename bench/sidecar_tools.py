@@ -41,6 +41,7 @@ def state_bytes(key: str, i: int, attempt: int = 1) -> bytes:
             "bytes": 182_331 + i,
             "path": "source.pdf",
             "pages": 3,
+            "receivedAt": at,
         },
         "history": [
             {"at": at, "state": s, "stage": g, "attempt": a, **({"note": n} if n else {})} for s, g, a, n in HISTORY

@@ -68,9 +68,11 @@ def reason_label(value: object) -> str:
 
 def epoch_s(value: object) -> float | None:
     """Epoch seconds of an RFC 3339 time with a zone; None for anything else."""
+    if not isinstance(value, str):  # a missing field is common: cheaper than raising and catching TypeError
+        return None
     try:
-        moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        moment = datetime.fromisoformat(value)
+    except ValueError:
         return None
     return moment.timestamp() if moment.tzinfo is not None else None
 
