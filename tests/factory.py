@@ -204,3 +204,35 @@ def bulleted_page(
         draw.text((140 + (2 * side if mark in ("round", "square") else 0), y), text, fill=0, font=f)
         y += int(font_size * 1.6)
     return img
+
+
+TWO_COLUMNS = (
+    ["Recording a sequence is simple", "press record and play the keys", "then listen to what you played",
+     "every note stays where it was", "and timing errors are corrected"] * 3,
+    ["Editing is just as easy to do", "hold erase and press the note", "before it plays in the sequence",
+     "and it is gone when played back", "the rest of the song is kept"] * 3,
+)  # fmt: skip
+FULL_WIDTH = [
+    "Simple to learn operation with a clear display that guides you through every step",
+    "Recording never erases the notes that are already in the sequence you are playing",
+]
+
+
+def two_column_page(heading: str, size: tuple[int, int] = (2000, 1800), font_size: int = 34) -> Image.Image:
+    """Two columns of text (their lines out of step, as in print), then under the left one a heading that opens
+    the full-width text below both: Tesseract reads the heading as the left column's end."""
+    img = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(img)
+    f, pitch = font(font_size), int(font_size * 1.5)
+    y = 100
+    for left, right in zip(*TWO_COLUMNS, strict=True):
+        draw.text((100, y), left, fill=0, font=f)
+        draw.text((1050, y + pitch // 3), right, fill=0, font=f)
+        y += pitch
+    y += int(font_size * 1.6)
+    draw.text((100, y), heading, fill=0, font=font(font_size + 6))
+    y += pitch
+    for line in FULL_WIDTH:
+        draw.text((100, y), line, fill=0, font=f)
+        y += pitch
+    return img

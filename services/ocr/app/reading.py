@@ -28,6 +28,7 @@ from services.common.errors import StageFailed
 from services.common.stage_api import page_name
 
 from .bullets import write_bullets
+from .order import write_reading_order
 from .orientation import detect_orientation
 from .page import IMAGE_CLEAN, IMAGE_FALLBACK, PageTask
 
@@ -77,6 +78,7 @@ def read_image(api: Any, task: PageTask, image: Path, rotation: int = 0, kind: s
         if not api.ProcessPages(str(outbase), str(source)):
             raise StageFailed(f"tesseract could not recognise {image.name}")
         write_bullets(api, outbase)
+        write_reading_order(api, outbase)
         return Reading(outbase, tuple(float(c) for c in api.AllWordConfidences()), rotation, kind)
     except BaseException:
         reading.discard()
