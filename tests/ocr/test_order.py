@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
 from services.ocr.app import worker
 from services.ocr.app.config import Config
@@ -45,3 +46,16 @@ def test_a_page_reads_the_heading_between_the_columns_and_the_text_it_opens(tmp_
     heading = text.index("Additional Features")
     last_of_right_column = text.rindex(" ".join(TWO_COLUMNS[1][-1].split()[:4]))  # "the rest of the"
     assert last_of_right_column < heading < text.index(" ".join(FULL_WIDTH[0].split()[:3])), text
+
+
+@pytest.mark.parametrize("drawn", ["nothing", "a rule"])
+def test_a_page_without_text_reads_as_empty_and_does_not_fail(tmp_path, drawn):
+    # A blank page has no results to walk, a rule a block without text: neither may fail the page.
+    page = Image.new("L", (800, 1000), 255)
+    if drawn == "a rule":
+        page.paste(0, (100, 100, 700, 104))
+    image = write_image(tmp_path / "page-0001.png", page)
+    out = tmp_path / "ocr"
+    out.mkdir()
+    result = worker.recognise(PageTask(1, image, out))
+    assert result.ok and text_path(out, 1).read_text("utf-8").strip() == ""

@@ -19,6 +19,8 @@ import numpy as np
 
 from services.common.manifest import INK_BELOW
 
+from .results import levels, text_at
+
 ROUND_BULLET, SQUARE_BULLET = "\u2022", "\u25aa"
 # A filled disk covers pi/4 = 0.785 of its box and a square all of it; the letters and hollow signs a line can
 # start with (o, e, c, 0, ©, ¢, I, 1) cover well under this (0.26-0.57 measured on real scans).
@@ -60,18 +62,18 @@ def _shape(ink: np.ndarray) -> str | None:
 
 def _line_starts(api: Any) -> list[tuple[int, tuple[int, int, int, int], str, tuple[int, int, int, int], int]]:
     """Per non-blank text line: its index, its box, its first word, that word's box, and its word count."""
-    from tesserocr import RIL, iterate_level  # late: libtesseract loads after the worker sets OMP_THREAD_LIMIT
+    from tesserocr import RIL  # late: libtesseract loads after the worker sets OMP_THREAD_LIMIT
 
     starts = []
     line = -1
-    for word in iterate_level(api.GetIterator(), RIL.WORD):
+    for word in levels(api, RIL.WORD):
         if not word.IsAtBeginningOf(RIL.TEXTLINE):
             continue
-        line_text = word.GetUTF8Text(RIL.TEXTLINE) or ""
+        line_text = text_at(word, RIL.TEXTLINE)
         if not line_text.strip():
             continue
         line += 1
-        text = (word.GetUTF8Text(RIL.WORD) or "").strip()
+        text = text_at(word, RIL.WORD).strip()
         line_box, word_box = word.BoundingBox(RIL.TEXTLINE), word.BoundingBox(RIL.WORD)
         if line_box is not None and word_box is not None:
             starts.append((line, tuple(line_box), text, tuple(word_box), len(line_text.split())))

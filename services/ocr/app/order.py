@@ -14,15 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .results import levels, text_at
+
 Box = tuple[int, int, int, int]  # left, top, right, bottom
 
 
 def _blocks(api: Any) -> list[tuple[Box, str]]:
-    from tesserocr import RIL, iterate_level  # late: libtesseract loads after the worker sets OMP_THREAD_LIMIT
+    """Tesseract's blocks that hold text, in its order, with their texts as its text renderer joins them."""
+    from tesserocr import RIL  # late: libtesseract loads after the worker sets OMP_THREAD_LIMIT
 
     blocks = []
-    for block in iterate_level(api.GetIterator(), RIL.BLOCK):
-        text, box = block.GetUTF8Text(RIL.BLOCK), block.BoundingBox(RIL.BLOCK)
+    for block in levels(api, RIL.BLOCK):
+        text, box = text_at(block, RIL.BLOCK), block.BoundingBox(RIL.BLOCK)
         if text and box is not None:
             blocks.append((tuple(box), text))
     return blocks
