@@ -1,4 +1,4 @@
-"""The clean-up steps on synthetic pages: skew estimate and correction, lighting, noise."""
+"""The clean-up steps on synthetic pages: skew estimate and correction, lighting, noise, dust."""
 
 from __future__ import annotations
 
@@ -13,8 +13,13 @@ from services.prep.app.normalise import (
     estimate_skew,
     flatten_background,
     normalise_page,
+    remove_specks,
     stretch_contrast,
+    stroke_width,
 )
+from services.prep.app.prepare import prepare_page
+from services.prep.app.render import Page
+from services.prep.app.textsize import measure_text
 from tests.factory import SAMPLE_EN, SAMPLE_FR, page_image
 
 from .conftest import SMALL_PAGE
@@ -78,3 +83,97 @@ def test_the_skew_of_a_page_turned_sideways_is_measured_along_its_lines(text_pag
     turned = skewed.rotate(turn, expand=True)
     straight = deskew(turned, estimate_skew(turned)).rotate(-turn, expand=True)
     assert abs(estimate_skew(straight)) <= 0.2
+
+
+def _x_height(page: Image.Image) -> float:
+    size = measure_text(page).x_height_px
+    assert size is not None
+    return size
+
+
+def _ink(img: Image.Image) -> np.ndarray:
+    return np.asarray(img) < 128
+
+
+def _dusty(page: Image.Image, sizes: tuple[int, ...], seed: int = 3) -> tuple[Image.Image, list[tuple[int, int, int]]]:
+    """`page` with square specks dropped on the paper, each at least 20 px from any ink (and from the others)."""
+    rng = np.random.default_rng(seed)
+    pixels = np.asarray(page).copy()
+    near_ink = np.asarray(Image.fromarray(_ink(page).astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(41))) > 0
+    specks: list[tuple[int, int, int]] = []
+    while len(specks) < 60:
+        size = int(rng.choice(sizes))
+        y, x = int(rng.integers(0, pixels.shape[0] - size)), int(rng.integers(0, pixels.shape[1] - size))
+        if near_ink[y : y + size, x : x + size].any():
+            continue
+        pixels[y : y + size, x : x + size] = 0
+        near_ink[max(0, y - 20) : y + size + 20, max(0, x - 20) : x + size + 20] = True
+        specks.append((y, x, size))
+    return Image.fromarray(pixels, "L"), specks
+
+
+@pytest.fixture(scope="module")
+def black_and_white_page(text_page):
+    return text_page.point(lambda v: 255 if v > 128 else 0)
+
+
+def test_stroke_width_is_the_width_of_the_stems():
+    bars = np.full((400, 1200), 255, np.uint8)
+    for x in range(20, 1180, 15):
+        bars[50:350, x : x + 5] = 0
+    assert stroke_width(_ink(Image.fromarray(bars))) == 5
+
+
+def test_a_page_with_too_little_ink_has_no_stroke_width():
+    assert stroke_width(np.zeros((100, 100), dtype=bool)) is None
+
+
+def test_dust_far_from_the_text_is_erased_and_the_text_is_left_whole(black_and_white_page):
+    dusty, specks = _dusty(black_and_white_page, sizes=(2, 3, 4))
+    clean = _ink(remove_specks(dusty, _x_height(black_and_white_page)))
+    assert not any(clean[y : y + s, x : x + s].any() for y, x, s in specks)
+    # Every pixel of the text is kept: i's dots, accents, periods and commas included.
+    assert np.array_equal(clean, _ink(black_and_white_page))
+
+
+def test_the_text_alone_loses_nothing(black_and_white_page):
+    assert np.array_equal(
+        _ink(remove_specks(black_and_white_page, _x_height(black_and_white_page))), _ink(black_and_white_page)
+    )
+
+
+def test_a_mark_beside_a_letter_is_kept_as_a_period_would_be(black_and_white_page):
+    ink = _ink(black_and_white_page)
+    rows, cols = np.nonzero(ink)
+    bottom, right = int(rows.max()), int(cols[rows == rows.max()].max())
+    width = stroke_width(ink)
+    assert width is not None
+    pixels = np.asarray(black_and_white_page).copy()
+    # A stroke-wide dot on the last line's baseline, a stroke width after its last letter's foot.
+    pixels[bottom - width + 1 : bottom + 1, right + width : right + 2 * width] = 0
+    marked = Image.fromarray(pixels, "L")
+    assert np.array_equal(_ink(remove_specks(marked, _x_height(black_and_white_page))), _ink(marked))
+
+
+def test_dust_as_big_as_a_stroke_is_kept_when_a_page_has_no_text_to_compare_with():
+    pixels = np.full((300, 300), 255, np.uint8)
+    pixels[100:104, 100:104] = 0
+    page = Image.fromarray(pixels, "L")
+    assert remove_specks(page, 20.0) is page
+
+
+@pytest.mark.parametrize("text_scale", [True, False])
+def test_a_prepared_page_comes_without_its_dust(text_page, text_scale):
+    dusty, specks = _dusty(text_page, sizes=(3, 4), seed=11)
+    ready = prepare_page(Page(dusty, 300.0), Options(deskew=False, text_scale=text_scale), 40_000_000)
+    assert not any(_ink(ready.image)[y : y + s, x : x + s].any() for y, x, s in specks)
+    kept = prepare_page(Page(dusty, 300.0), Options(deskew=False, denoise=False, text_scale=text_scale), 40_000_000)
+    assert all(_ink(kept.image)[y : y + s, x : x + s].any() for y, x, s in specks)
+
+
+def test_flatten_background_divides_by_the_paper_brightness(text_page):
+    light = np.linspace(250, 130, SMALL_PAGE[0], dtype=np.float32)[None, :]
+    shaded = Image.fromarray((40 + (light - 40) * np.asarray(text_page, dtype=np.float32) / 255).astype(np.uint8))
+    flat = np.asarray(flatten_background(shaded, 300)).astype(np.int32)
+    # Far from the text the estimate is the paper itself: the paper comes out white.
+    assert np.percentile(flat[np.asarray(text_page) == 255], 50) >= 250

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .normalise import otsu_threshold
+from .normalise import max_filter, otsu_threshold
 
 # About this many pixels across: a border is centimetres wide, so this keeps it several pixels wide.
 SAMPLE_WIDTH_PX = 400
@@ -34,16 +34,6 @@ def _reachable_from_edges(dark: np.ndarray) -> np.ndarray:
     from_bottom = np.logical_and.accumulate(dark[::-1], axis=0)[::-1]
     reached: np.ndarray = from_left | from_right | from_top | from_bottom
     return reached
-
-
-def max_filter(pixels: np.ndarray, radius: int) -> np.ndarray:
-    """The maximum over a (2r+1)-square window: separable, so 4r numpy passes (Pillow's rank filter is 10x slower)."""
-    out = pixels
-    for axis in (0, 1):
-        padded = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        length = out.shape[axis]
-        out = np.max([np.take(padded, range(k, k + length), axis=axis) for k in range(2 * radius + 1)], axis=0)
-    return out
 
 
 def dark_border_mask(img: Image.Image) -> tuple[np.ndarray, int] | None:

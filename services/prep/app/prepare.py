@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from .border import paint_dark_border
-from .normalise import Options, normalise_page
+from .normalise import Options, normalise_page, remove_specks
 from .render import Page
 from .textsize import TextSize, measure_text, text_scale
 
@@ -58,17 +58,28 @@ def _resize(img: Image.Image, factor: float) -> Image.Image:
     return img.resize(size, resample)
 
 
+def _without_dust(clean: Image.Image, text: TextSize, factor: float, options: Options) -> Image.Image:
+    # Dust is told from dots and periods by the text's size: only on a black-and-white page whose text was measured.
+    if not (options.denoise and options.binarize) or text.x_height_px is None:
+        return clean
+    return remove_specks(clean, text.x_height_px * factor)
+
+
 def prepare_page(page: Page, options: Options, max_pixels: int) -> Prepared:
     """Clean `page`; with `options.text_scale`, scale it first when its text is too small or too large."""
     gray, dpi = page.image, working_dpi(page.dpi)
     clean, skew_deg, border_share = _clean(gray, dpi, options)
     if not options.text_scale or not options.clean:
+        if options.clean and options.denoise and options.binarize:
+            clean = _without_dust(clean, measure_text(clean), 1.0, options)
         return Prepared(clean, gray, dpi, skew_deg, border_share=border_share, paper_dpi=page.dpi)
     text = measure_text(clean)
     factor = text_scale(text, gray.width * gray.height, max_pixels)
     if factor == 1.0:
+        clean = _without_dust(clean, text, 1.0, options)
         return Prepared(clean, gray, dpi, skew_deg, 1.0, text, border_share, page.dpi)
     gray = _resize(gray, factor)
     dpi = working_dpi(page.dpi * factor)
     clean, skew_deg, border_share = _clean(gray, dpi, options)
+    clean = _without_dust(clean, text, factor, options)
     return Prepared(clean, gray, dpi, skew_deg, factor, text, border_share, round(page.dpi * factor, 2))
