@@ -63,7 +63,19 @@ def identity(img: Image.Image) -> Image.Image:
 
 
 def prep(img: Image.Image) -> Image.Image:
-    """The prep service's normalisation with its default options."""
+    """The prep service's page preparation with its default options: dark borders, clean-up, text size, dust."""
+    try:
+        prepare = importlib.import_module("services.prep.app.prepare")
+        render = importlib.import_module("services.prep.app.render")
+    except ImportError as e:
+        raise baselines.Unavailable(f"services/prep/app/prepare.py cannot be imported: {e}") from e
+    limits = render.Limits()
+    page = render.Page(img, float(baselines.DPI))
+    return prepare.prepare_page(page, _prep_module().Options(), limits.max_page_pixels).image  # type: ignore[no-any-return]
+
+
+def prep_without_dust_removal(img: Image.Image) -> Image.Image:
+    """The clean-up steps alone (normalise.py), without the text-sized dust removal of prepare.py."""
     return _normalise(img)
 
 
@@ -124,6 +136,7 @@ ADAPTIVE_OTSU = ("-c", "thresholding_method=1")
 CORE_PREP = {"prep+tesseract": Candidate(prep)}
 TUNING = {
     "pipe-only+tesseract": Candidate(identity),
+    "prep-without-dust-removal+tesseract": Candidate(prep_without_dust_removal),
     "tesseract-sauvola": Candidate(identity, SAUVOLA),
     "tesseract-adaptive-otsu": Candidate(identity, ADAPTIVE_OTSU),
     "flatten-only+tesseract": Candidate(flatten_only),
