@@ -41,14 +41,18 @@ MIN_CONTRAST_LEVELS = 16
 MIN_NOISE_LEVELS = 2
 NOISE_SAMPLE_FACTOR = 2
 # Dust that survives the median (specks of 3-5 px) is read by Tesseract as punctuation and accents. A speck is an
-# ink blob no wider than a stroke (dots are as wide as the pen that made them) with no ink beside it within
-# SPECK_SIDE_GAP_X x-heights (a period sits closer than that to the letter before it) nor above or below it within
-# SPECK_VERTICAL_GAP_X x-heights (an i's dot or an accent sits closer to its letter). Measured on real scans
-# (Times, a light sans, typewriter): dots sit 0.15-0.3 x-heights from their letter, a few up to 0.4; a gap counted
-# in stroke widths instead removed the dots of thin fonts. Dust nearer to a letter than that stays.
+# ink blob no wider than a stroke (dots are as wide as the pen that made them) with no ink near it where a mark
+# of that size has its letter: a period, comma or colon follows a letter (ink to its left within
+# SPECK_LEFT_GAP_X x-heights, the space French puts before a colon included); an i's dot or an accent sits over
+# its letter (ink below within SPECK_BELOW_GAP_X); the dot of a ! or ? sits under its stroke (ink above within
+# SPECK_ABOVE_GAP_X); the dot of a decimal or an ellipsis has ink on its right too (SPECK_RIGHT_GAP_X). Measured
+# on real scans (Times, a light sans, typewriter): dots sit 0.15-0.3 x-heights from their letter, a few up to
+# 0.4; a gap counted in stroke widths instead removed the dots of thin fonts. Dust nearer to ink than that stays.
 SPECK_BOX_STROKES = 1.0
-SPECK_SIDE_GAP_X = 0.5
-SPECK_VERTICAL_GAP_X = 0.5
+SPECK_LEFT_GAP_X = 0.5
+SPECK_RIGHT_GAP_X = 0.25
+SPECK_ABOVE_GAP_X = 0.35
+SPECK_BELOW_GAP_X = 0.5
 # Specks are looked for on a copy of half the size (a sample pixel is ink when any of its 4 pixels is): 4x less work.
 SPECK_SAMPLE_FACTOR = 2
 # The stroke width is the commonest horizontal ink run, counted on every 4th row (stems outnumber everything else).
@@ -287,31 +291,32 @@ def _pooled_ink(ink: np.ndarray) -> np.ndarray:
     return pooled
 
 
-def speck_mask(ink: np.ndarray, box: int, side_gap: int, vertical_gap: int) -> np.ndarray:
-    """Pixels of the ink blobs that fit in a box x box square and have no ink beside them (within `side_gap` to
-    the left or right, in their rows) nor above or below them (within `vertical_gap`, in their columns).
+def speck_mask(ink: np.ndarray, box: int, side_gap: tuple[int, int], vertical_gap: tuple[int, int]) -> np.ndarray:
+    """Pixels of the ink blobs that fit in a box x box square and have no ink beside them (within `side_gap`
+    (left, right) pixels, in their rows) nor above or below them (within `vertical_gap` (above, below), in their
+    columns).
 
-    That is where a period sits from the letter before it and an i's dot or an accent from the letter under it;
-    dust lands anywhere. For every position of the square: it holds ink, and neither the square widened by
-    `side_gap`, nor the square heightened by `vertical_gap`, nor the square grown by one pixel all round (a blob
-    leaving it at a corner) holds more: whole blobs only.
+    For every position of the square: it holds ink, and neither the square widened by the side gaps, nor the
+    square heightened by the vertical ones, nor the square grown by one pixel all round (a blob leaving it at a
+    corner) holds more: whole blobs only.
     """
     h, w = ink.shape
-    gap = max(side_gap, vertical_gap, 1)
+    (left, right), (above, below) = side_gap, vertical_gap
+    gap = max(left, right, above, below, 1)
     pad = box + gap
     table = _integral(np.pad(ink, pad).view(np.uint8))
     count = (h + box + 1, w + box + 1)  # every square overlapping the page, corners from padded (gap, gap)
     inner = _box_sums(table, gap, gap, (box, box), count)
     found = inner > 0
-    for top, left, size in (
-        (gap, gap - side_gap, (box, box + 2 * side_gap)),
-        (gap - vertical_gap, gap, (box + 2 * vertical_gap, box)),
+    for row, col, size in (
+        (gap, gap - left, (box, left + box + right)),
+        (gap - above, gap, (box + above + below, box)),
         (gap - 1, gap - 1, (box + 2, box + 2)),
     ):
-        found &= _box_sums(table, top, left, size, count) == inner
+        found &= _box_sums(table, row, col, size, count) == inner
     # The square of corner i covers padded rows gap + i .. gap + i + box - 1, so page row y (padded y + pad) is in
-    # a found square when a found corner lies in y + box - box < i + 1 <= y + box + 1: a box sum over the
-    # corners, padded by `box` ahead so that every window starts inside the array.
+    # a found square when a found corner lies in y < i <= y + box: a box sum over the corners, padded by `box`
+    # ahead so that every window starts inside the array.
     corners = np.pad(found, ((box, 0), (box, 0))).view(np.uint8)
     covered = _box_sums(_integral(corners), box + 1, box + 1, (box, box), (h, w))
     mask: np.ndarray = (covered > 0) & ink
@@ -332,10 +337,11 @@ def remove_specks(img: Image.Image, x_height_px: float) -> Image.Image:
     factor = SPECK_SAMPLE_FACTOR
     # A blob b pixels wide covers up to ceil((b + 1) / factor) sample pixels, depending on where it falls.
     box = math.ceil((width * SPECK_BOX_STROKES + 1) / factor)
-    side_gap, vertical_gap = (
-        max(1, math.ceil(x_height_px * g / factor)) for g in (SPECK_SIDE_GAP_X, SPECK_VERTICAL_GAP_X)
+    left, right, above, below = (
+        max(1, math.ceil(x_height_px * g / factor))
+        for g in (SPECK_LEFT_GAP_X, SPECK_RIGHT_GAP_X, SPECK_ABOVE_GAP_X, SPECK_BELOW_GAP_X)
     )
-    small = speck_mask(_pooled_ink(ink), box, side_gap, vertical_gap)
+    small = speck_mask(_pooled_ink(ink), box, (left, right), (above, below))
     if not small.any():
         return img
     full = np.repeat(np.repeat(small, factor, axis=0), factor, axis=1)[: ink.shape[0], : ink.shape[1]]
