@@ -177,7 +177,9 @@ def flatten_background(img: Image.Image, dpi: float) -> Image.Image:
     paper = paper.filter(ImageFilter.GaussianBlur(BACKGROUND_BLUR_PX))
     background = np.asarray(paper.resize(img.size, Image.Resampling.BILINEAR))
     # min(pixel * 255 // background, 255) looked up by (pixel, background): no integer division per pixel.
-    return Image.fromarray(_DIVIDED[np.asarray(img), background], "L")
+    index = np.asarray(img).astype(np.uint16) << 8
+    index |= background
+    return Image.fromarray(_DIVIDED.ravel().take(index), "L")
 
 
 def _hist_percentile(hist: np.ndarray, percent: float) -> int:
