@@ -3,7 +3,8 @@
 Usage: .venv/bin/python bench/observability_bench.py [--jobs 100000] [--wrk-s 8] [--streams 100] [--rate 200]
 
 On job folders in the production layout (bench/sidecar_tools.py), it compares, in the same run:
-- nginx serving the same files (access log on): the baseline of issue 8's throughput targets (>= 0.5x);
+- nginx serving the same files (access log on): the baseline of issue 8's throughput targets (>= 0.5x), measured
+  right after the sidecar on each route of each column, in the same conditions (writer and streams included);
 - the sidecar in its default configuration (the aggregates and the change stream on the index hook);
 - the same sidecar with the index's change listeners switched off (what the loop did before this work);
 - the default sidecar while `--streams` clients follow /events and a writer rewrites `--rate` jobs/s.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -112,19 +114,25 @@ def routes(keys: list[str]) -> dict[str, tuple[list[str], list[str]]]:
     }
 
 
-def measure(port: int, keys: list[str], wrk_s: int) -> dict[str, Any]:
-    return {name: wrk(port, ours, wrk_s) for name, (ours, _theirs) in routes(keys).items()}
+def measure(port: int, keys: list[str], wrk_s: int, nginx_port: int) -> dict[str, Any]:
+    """Each route on the sidecar, then at once on nginx: every ratio compares two runs made in the same conditions
+    (the same writer and streams going, the same load from the rest of the machine)."""
+    results = {}
+    for name, (ours, theirs) in routes(keys).items():
+        mine, base = wrk(port, ours, wrk_s), wrk(nginx_port, theirs, wrk_s)
+        results[name] = {**mine, "nginx": base, "ratio": round(mine["rps"] / base["rps"], 2)}
+    return results
 
 
 def under_load(
-    data_dir: Path, keys: list[str], tmp: Path, args: argparse.Namespace, listeners: bool, streams: int
+    data_dir: Path, keys: list[str], tmp: Path, args: argparse.Namespace, nginx_port: int, listeners: bool, streams: int
 ) -> dict[str, Any]:
     """wrk while a writer rewrites `args.rate` jobs/s and `streams` clients follow /events."""
     proc, port = start(data_dir, tmp / "loaded.log", listeners)
     try:
         wait_ready(port, proc)
         ctx = multiprocessing.get_context("fork")
-        stop_at = time.time() + 3 * (args.wrk_s + 1) + 2
+        stop_at = time.time() + 2 * len(routes(keys)) * (args.wrk_s + 1) + 2  # the sidecar's and nginx's wrk runs
         counts: Any = ctx.Queue()
         procs = [ctx.Process(target=rewriter, args=(str(data_dir / "jobs"), keys[:5000], args.rate, stop_at))]
         if streams:
@@ -132,7 +140,7 @@ def under_load(
         for p in procs:
             p.start()
         time.sleep(1.0)
-        result = measure(port, keys, args.wrk_s)
+        result = measure(port, keys, args.wrk_s, nginx_port)
         seen = counts.get(timeout=60) if streams else [0]
         for p in procs:
             p.join()
@@ -147,21 +155,27 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     data_dir = tmp / "data"
     keys, _ = generate(data_dir, args.jobs)
     doc: dict[str, Any] = {"jobs": args.jobs, "cpus": os.cpu_count(), "ready": ready_times(data_dir, tmp)}
-    proc, port = start(data_dir, tmp / "twin.log", True)
-    wait_ready(port, proc)
-    try:
-        with nginx_twin(data_dir, port, {"metrics-page.json": "/metrics", "overview-page.json": "/overview"}) as nginx:
-            doc["default"] = measure(port, keys, args.wrk_s)
-            doc["nginx"] = {name: wrk(nginx.port, theirs, args.wrk_s) for name, (_o, theirs) in routes(keys).items()}
-    finally:
-        stop(proc)
-    proc, port = start(data_dir, tmp / "without.log", False)
-    wait_ready(port, proc)
-    doc["without_listeners"] = measure(port, keys, args.wrk_s)
-    stop(proc)
-    doc["without_listeners_writer"] = under_load(data_dir, keys, tmp, args, listeners=False, streams=0)
-    doc["default_writer"] = under_load(data_dir, keys, tmp, args, listeners=True, streams=0)
-    doc["default_writer_streams"] = under_load(data_dir, keys, tmp, args, listeners=True, streams=args.streams)
+    twins = {"metrics-page.json": "/metrics", "overview-page.json": "/overview"}
+    with contextlib.ExitStack() as cleanup:
+        proc, port = start(data_dir, tmp / "twin.log", True)
+        try:
+            wait_ready(port, proc)
+            nginx = cleanup.enter_context(nginx_twin(data_dir, port, twins))  # serves until every column is done
+            doc["default"] = measure(port, keys, args.wrk_s, nginx.port)
+        finally:
+            stop(proc)
+        proc, port = start(data_dir, tmp / "without.log", False)
+        try:
+            wait_ready(port, proc)
+            doc["without_listeners"] = measure(port, keys, args.wrk_s, nginx.port)
+        finally:
+            stop(proc)
+        for name, listeners, streams in (
+            ("without_listeners_writer", False, 0),
+            ("default_writer", True, 0),
+            ("default_writer_streams", True, args.streams),
+        ):
+            doc[name] = under_load(data_dir, keys, tmp, args, nginx.port, listeners, streams)
     doc["streams"], doc["rate"] = args.streams, args.rate
     return doc
 
@@ -175,15 +189,14 @@ def table(doc: dict[str, Any]) -> str:
         "default_writer_streams": f"default + writer + {doc['streams']} streams",
     }
     lines = [
-        "| route | nginx req/s | " + " | ".join(f"{title} | ratio" for title in runs.values()) + " |",
-        "|---|---|" + "---|---|" * len(runs),
+        "| route | " + " | ".join(f"{title}: sidecar / nginx req/s = ratio (p99)" for title in runs.values()) + " |",
+        "|---|" + "---|" * len(runs),
     ]
     for route in ("job_detail", "metrics", "overview"):
-        base = doc["nginx"][route]["rps"]
-        cells = [f"{route}", f"{base:,.0f}"]
+        cells = [route]
         for run_name in runs:
-            figures = doc[run_name][route]
-            cells += [f"{figures['rps']:,.0f} (p99 {figures['p99_ms']:.1f} ms)", f"{figures['rps'] / base:.2f}x"]
+            f = doc[run_name][route]
+            cells.append(f"{f['rps']:,.0f} / {f['nginx']['rps']:,.0f} = {f['ratio']:.2f}x ({f['p99_ms']:.1f} ms)")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
