@@ -5,6 +5,7 @@ from __future__ import annotations
 import pypdfium2 as pdfium
 import pytest
 
+from services.common.manifest import ManifestPage
 from services.ocr.app.document import write_document
 from services.ocr.app.page import PageResult, PageSpec
 from tests.factory import page_image, write_image
@@ -13,7 +14,7 @@ from tests.factory import page_image, write_image
 @pytest.fixture
 def unrecognised_page(tmp_path):
     image = write_image(tmp_path / "page-0001.png", page_image(["Le château"]))
-    spec = PageSpec(page=1, image=image, width=1748, height=2480, dpi=300)
+    spec = PageSpec(ManifestPage(page=1, file=image.name, width=1748, height=2480, dpi=300), image)
     (tmp_path / "ocr").mkdir()
     return spec, PageResult(page=1, ok=False, error="took too long")
 

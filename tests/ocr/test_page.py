@@ -18,7 +18,7 @@ def write_manifest(job_dir, entries):
 def test_page_specs_point_at_the_images_in_the_pages_folder(tmp_path):
     write_manifest(tmp_path, [{"page": 2, "file": "page-0002.png"}, {"page": 1, "file": "page-0001.png", "width": 10}])
     specs = page_specs(tmp_path)
-    assert [(s.page, s.image, s.width, s.dpi) for s in specs] == [
+    assert [(s.page, s.image, s.entry.width, s.entry.dpi) for s in specs] == [
         (1, tmp_path / "pages" / "page-0001.png", 10, 300.0),
         (2, tmp_path / "pages" / "page-0002.png", 0, 300.0),
     ]

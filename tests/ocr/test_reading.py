@@ -168,8 +168,8 @@ def test_a_page_read_at_a_clamped_dpi_keeps_its_source_size_in_document_pdf(tmp_
     prepared = prep_page(None, PrepTask(source, Format.PDF, 0, pages, DEFAULT_LIMITS, Options()))
     write_manifest(pages, build_manifest(source, info, [prepared]))
     [spec] = page_specs(job)
-    assert spec.dpi <= 600 < spec.paper_dpi
-    result = worker.recognise(PageTask(spec.page, spec.image, ocr, None, spec.dpi, fallback=spec.fallback))
+    assert spec.entry.dpi <= 600 < spec.entry.paper_dpi
+    result = worker.recognise(PageTask(spec.page, spec.image, ocr, None, spec.entry.dpi, fallback=spec.fallback))
     write_document(job, ocr, [spec], [result])
     made, original = pdfium.PdfDocument(job / DOCUMENT_PDF), pdfium.PdfDocument(source)
     width, height = made[0].get_size()

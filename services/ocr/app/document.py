@@ -43,7 +43,7 @@ def _image_page_pdf(spec: PageSpec) -> bytes | None:
     try:
         with Image.open(spec.image) as img:
             buf = io.BytesIO()
-            img.convert("L").save(buf, "PDF", resolution=spec.dpi_on_paper)
+            img.convert("L").save(buf, "PDF", resolution=spec.entry.dpi_on_paper)
             return buf.getvalue()
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         log.warning("page %d: image unreadable (%s), a blank page stands in for it", spec.page, e)
@@ -54,7 +54,7 @@ def _append_unrecognised(doc: pdfium.PdfDocument, spec: PageSpec) -> None:
     # The reader keeps the page count and order of the original, with the image when there is one to show.
     data = _image_page_pdf(spec)
     if data is None:
-        size = spec.size_pt if spec.width and spec.height else A4_PT
+        size = spec.size_pt if spec.entry.width and spec.entry.height else A4_PT
         doc.new_page(*size).close()
         return
     src = pdfium.PdfDocument(data)
@@ -77,12 +77,12 @@ def _to_paper_size(doc: pdfium.PdfDocument, spec: PageSpec) -> None:
 
     Text layer and image scale together (one transform of the page's content), so they stay aligned.
     """
-    if not spec.paper_dpi:
+    if not spec.entry.paper_dpi:
         return
     page = doc[len(doc) - 1]
     try:
         width, height = page.get_size()
-        factor = spec.dpi / spec.paper_dpi
+        factor = spec.entry.dpi / spec.entry.paper_dpi
         matrix = pdfium_c.FS_MATRIX(factor, 0, 0, factor, 0, 0)
         clip = pdfium_c.FS_RECTF(0, 0, width * factor, height * factor)
         pdfium_c.FPDFPage_TransFormWithClip(page.raw, ctypes.byref(matrix), ctypes.byref(clip))
@@ -97,8 +97,8 @@ def _runs(specs: Sequence[PageSpec]) -> list[list[PageSpec]]:
     runs: list[list[PageSpec]] = []
     for spec in specs:
         previous = runs[-1][-1] if runs else None
-        kept = spec.text == TEXT_EXISTING
-        if kept and previous is not None and previous.text == TEXT_EXISTING and previous.image == spec.image:
+        kept = spec.entry.text == TEXT_EXISTING
+        if kept and previous is not None and previous.entry.text == TEXT_EXISTING and previous.image == spec.image:
             runs[-1].append(spec)
         else:
             runs.append([spec])
@@ -109,7 +109,7 @@ def _merge(doc: pdfium.PdfDocument, out_dir: Path, specs: Sequence[PageSpec], re
     ok = {result.page: result.ok for result in results}
     for run in _runs(specs):
         first = run[0]
-        if first.text == TEXT_EXISTING:
+        if first.entry.text == TEXT_EXISTING:
             # Straight from the source, a run in one import: pages sharing fonts or images keep sharing them
             # (one import per page would copy them into every page). Its text was never at stake: kept either way.
             _import(doc, first.image, [spec.page - 1 for spec in run])

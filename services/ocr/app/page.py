@@ -11,7 +11,14 @@ import orjson
 
 from services.common.atomic import atomic_write_bytes
 from services.common.logs import JobContext
-from services.common.manifest import DEFAULT_PAGE_DPI, LAYER_NONE, TEXT_EXISTING, TEXT_OCR, read_manifest
+from services.common.manifest import (
+    DEFAULT_PAGE_DPI,
+    LAYER_NONE,
+    TEXT_EXISTING,
+    TEXT_OCR,
+    ManifestPage,
+    read_manifest,
+)
 from services.common.paths import file_in_job
 from services.common.stage_api import PAGES_DIR, page_name
 
@@ -23,33 +30,24 @@ IMAGE_CLEAN, IMAGE_FALLBACK = "clean", "fallback"
 
 @dataclass(frozen=True, slots=True)
 class PageSpec:
-    """A page prep made, as OCR needs it: its image inside the job folder, size and resolution, its text source.
+    """A page prep made, as OCR needs it: its manifest entry, with its files resolved inside the job folder.
 
-    When `text` is `existing`, `image` is the job's source PDF, whose page `page` keeps its own text.
+    When the entry's `text` is `existing`, `image` is the job's source PDF, whose page `page` keeps its own text.
     """
 
-    page: int
+    entry: ManifestPage
     image: Path
-    width: int
-    height: int
-    dpi: float
-    text: str = TEXT_OCR
-    text_layer: str = LAYER_NONE
     fallback: Path | None = None
-    lines_vertical: bool = False
-    error: str = ""
-    # The resolution of the page's pixels on paper, when Tesseract was told another (see ManifestPage.paper_dpi).
-    paper_dpi: float = 0.0
-    upside_down: bool = False
 
     @property
-    def dpi_on_paper(self) -> float:
-        return self.paper_dpi or self.dpi
+    def page(self) -> int:
+        return self.entry.page
 
     @property
     def size_pt(self) -> tuple[float, float]:
         """The page's size on paper: the source page's."""
-        return self.width * POINTS_PER_INCH / self.dpi_on_paper, self.height * POINTS_PER_INCH / self.dpi_on_paper
+        dpi = self.entry.dpi_on_paper
+        return self.entry.width * POINTS_PER_INCH / dpi, self.entry.height * POINTS_PER_INCH / dpi
 
 
 def page_specs(job_dir: Path) -> list[PageSpec]:
@@ -57,19 +55,10 @@ def page_specs(job_dir: Path) -> list[PageSpec]:
     manifest = read_manifest(job_dir / PAGES_DIR)
     return [
         PageSpec(
-            p.page,
+            p,
             file_in_job(job_dir, p.file if p.text == TEXT_EXISTING else f"{PAGES_DIR}/{p.file}"),
-            p.width,
-            p.height,
-            p.dpi,
-            p.text,
-            p.text_layer,
             file_in_job(job_dir, f"{PAGES_DIR}/{p.fallback}") if p.fallback else None,
-            p.lines_vertical,
-            p.error,
-            p.paper_dpi,
-            p.upside_down,
-        )  # fmt: skip
+        )
         for p in manifest.pages
     ]
 

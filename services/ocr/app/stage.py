@@ -32,14 +32,15 @@ async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir:
     if done is not None:
         log.debug("page %d already done, skipped", spec.page)
         return done
+    entry = spec.entry
     task = PageTask(
-        spec.page, spec.image, out_dir, current_job(), spec.dpi, spec.text, spec.text_layer, spec.fallback,
-        spec.lines_vertical, config.reading, spec.upside_down,
+        spec.page, spec.image, out_dir, current_job(), entry.dpi, entry.text, entry.text_layer, spec.fallback,
+        entry.lines_vertical, config.reading, entry.upside_down,
     )  # fmt: skip
     started = time.perf_counter()
-    error = f"prep could not read the page: {spec.error}" if spec.error else ""
+    error = f"prep could not read the page: {entry.error}" if entry.error else ""
     # A page prep could not read has nothing to recognise: it fails at once, alone.
-    for attempt in range(1, 0 if spec.error else config.page_retries + 2):
+    for attempt in range(1, 0 if entry.error else config.page_retries + 2):
         try:
             return await pool.run(task)
         except StageFailed as e:
@@ -50,8 +51,8 @@ async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir:
         ok=False,
         error=error,
         duration_s=round(time.perf_counter() - started, 3),
-        text=spec.text,
-        text_layer=spec.text_layer,
+        text=entry.text,
+        text_layer=entry.text_layer,
     )
     await asyncio.to_thread(write_result, out_dir, failed)
     return failed
