@@ -65,6 +65,9 @@ class ManifestPage:
     # Whether the page's text looks upside down (more ink below its lines' x-height band than above): the OCR
     # service checks the orientation before its first reading instead of after a poor one.
     upside_down: bool = False
+    # Rows (top to bottom) where the page can be cut across into pieces read apart in the same reading order:
+    # the OCR service reads them on workers it has to spare (services/prep/app/cuts.py).
+    cut_rows: tuple[int, ...] = ()
 
     @property
     def dpi_on_paper(self) -> float:
@@ -77,6 +80,7 @@ class ManifestPage:
         entry |= {"scale": self.scale, "linesVertical": self.lines_vertical, "fallback": self.fallback}
         entry |= {"paperDpi": self.paper_dpi} if self.paper_dpi else {}
         entry |= {"upsideDown": True} if self.upside_down else {}
+        entry |= {"cutRows": list(self.cut_rows)} if self.cut_rows else {}
         return entry | ({"error": self.error} if self.error else {})
 
     @classmethod
@@ -99,10 +103,14 @@ class ManifestPage:
                 error=str(entry.get("error", "")),
                 paper_dpi=float(entry.get("paperDpi", 0.0)),
                 upside_down=bool(entry.get("upsideDown", False)),
+                cut_rows=tuple(int(row) for row in entry.get("cutRows", ())),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid: {e}") from e
-        if "/" in page.fallback or page.scale <= 0 or page.paper_dpi < 0:
+        cuts_inside = all(0 < row < page.height for row in page.cut_rows) and list(page.cut_rows) == sorted(
+            set(page.cut_rows)
+        )
+        if "/" in page.fallback or page.scale <= 0 or page.paper_dpi < 0 or not cuts_inside:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")
         if page.page < 1 or page.dpi <= 0 or page.text not in TEXT_SOURCES or page.text_layer not in TEXT_LAYERS:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")

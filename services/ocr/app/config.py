@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from services.common.env import env_float, env_int, env_path, env_str
+from services.common.env import env_bool, env_float, env_int, env_path, env_str
 from services.common.paths import DataPaths
 
 from .page import DEFAULT_FALLBACK_BELOW_CONF, DEFAULT_ORIENT_BELOW_CONF, ReadingPolicy
@@ -50,6 +50,8 @@ class Config:
     worker_stop_grace_s: float = WORKER_STOP_GRACE_S
     orient_below_conf: float = DEFAULT_ORIENT_BELOW_CONF
     fallback_below_conf: float = DEFAULT_FALLBACK_BELOW_CONF
+    # Read a page in pieces on workers that would otherwise wait (services/ocr/app/pieces.py).
+    split_pages: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -64,6 +66,7 @@ class Config:
             tessdata_dir=env_path(environ, "OCR_TESSDATA_DIR", default_tessdata_dir(environ)),
             orient_below_conf=env_float(environ, "OCR_ORIENT_BELOW_CONF", DEFAULT_ORIENT_BELOW_CONF, minimum=0),
             fallback_below_conf=env_float(environ, "OCR_FALLBACK_BELOW_CONF", DEFAULT_FALLBACK_BELOW_CONF, minimum=0),
+            split_pages=env_bool(environ, "OCR_SPLIT_PAGES", True),
         )
 
     @property

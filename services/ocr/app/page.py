@@ -112,6 +112,8 @@ class PageResult:
     # page or its `fallback` (the decoded page, when it read better).
     rotation: int = 0
     image: str = IMAGE_CLEAN
+    # How many pieces the page was read in at once, on workers that had nothing else to do (1: whole).
+    pieces: int = 1
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -124,6 +126,7 @@ class PageResult:
             "textLayer": self.text_layer,
             "rotation": self.rotation,
             "image": self.image,
+            "pieces": self.pieces,
         }
         if self.error is not None:
             doc["error"] = self.error
@@ -143,6 +146,7 @@ class PageResult:
             text_layer=str(doc.get("textLayer", LAYER_NONE)),
             rotation=int(doc.get("rotation", 0)),
             image=str(doc.get("image", IMAGE_CLEAN)),
+            pieces=int(doc.get("pieces", 1)),
         )
 
 

@@ -22,7 +22,8 @@ from services.common.errors import ServiceUnavailable, StageFailed
 
 from .config import Config
 from .page import PageResult, PageTask
-from .worker import OK, READY, serve
+from .pieces import JoinTask, Piece, PieceTask
+from .worker import OK, READY, WorkerTask, serve
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class _Worker:
     process: BaseProcess
     conn: Connection
 
-    def call(self, task: PageTask, timeout_s: float) -> tuple[str, object]:
+    def call(self, task: WorkerTask, timeout_s: float) -> tuple[str, object]:
         """Blocking: send one task and wait for its answer (TimeoutError, or EOFError if the worker died)."""
         self.conn.send(task)
         if not self.conn.poll(timeout_s):
@@ -45,7 +46,7 @@ class _Worker:
         reply: tuple[str, object] = self.conn.recv()
         return reply
 
-    def reap(self, task: PageTask | None = None) -> None:
+    def reap(self, task: WorkerTask | None = None) -> None:
         """Blocking: kill the process, wait for it, and remove the temp files it left beside the page outputs."""
         with contextlib.suppress(OSError, ValueError):
             self.process.kill()
@@ -92,11 +93,17 @@ class OcrPool:
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._workers: set[_Worker] = set()
         self._starting = 0
+        self._waiting = 0
         self._closed = False
         self._replacing: set[asyncio.Future[None]] = set()
         # Each busy worker holds one thread waiting on its pipe: a pool of its own, so pages never queue behind
         # the default executor's file I/O, nor starve it.
         self._waiters = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="ocr-wait")
+
+    @property
+    def spare_workers(self) -> int:
+        """Idle workers that no call is waiting for: what a page may be read in pieces on."""
+        return max(0, self._idle.qsize() - self._waiting)
 
     @property
     def pids(self) -> list[int]:
@@ -133,7 +140,7 @@ class OcrPool:
         for failure in failures:
             log.error("an OCR worker could not start: %s", failure)
 
-    def _retire(self, worker: _Worker, task: PageTask) -> None:
+    def _retire(self, worker: _Worker, task: WorkerTask) -> None:
         """Kill a worker now (a signal, not blocking) and start its replacement in the background.
 
         In the background, because pages may be waiting for a worker while no other call would start one (the
@@ -157,11 +164,29 @@ class OcrPool:
                 log.error("no OCR worker is running: %s; trying again in %g s", e, RESPAWN_DELAY_S)
                 await asyncio.sleep(RESPAWN_DELAY_S)
 
-    async def run(self, task: PageTask) -> PageResult:
+    async def run(self, task: PageTask | JoinTask) -> PageResult:
+        """The page's result (recognised, or its own text kept)."""
+        result = await self._call(task)
+        if not isinstance(result, PageResult):
+            raise StageFailed(f"page {task.page}: the worker answered {type(result).__name__}")
+        return result
+
+    async def read_piece(self, piece: PieceTask) -> Piece:
+        """A piece of a page, read (its temp outputs for `JoinTask`)."""
+        result = await self._call(piece)
+        if not isinstance(result, Piece):
+            raise StageFailed(f"page {piece.page}: the worker answered {type(result).__name__}")
+        return result
+
+    async def _call(self, task: WorkerTask) -> object:
         if self._closed:
             raise ServiceUnavailable("the OCR service is shutting down")
         await self._top_up()
-        worker = await self._idle.get()
+        self._waiting += 1
+        try:
+            worker = await self._idle.get()
+        finally:
+            self._waiting -= 1
         timeout_s = self._config.page_timeout_s
         try:
             loop = asyncio.get_running_loop()
@@ -177,7 +202,7 @@ class OcrPool:
             self._retire(worker, task)
             raise
         self._idle.put_nowait(worker)
-        if kind == OK and isinstance(payload, PageResult):
+        if kind == OK:
             return payload
         raise StageFailed(f"page {task.page}: {payload}")
 

@@ -60,14 +60,14 @@ class Reading:
                 Path(f"{self.outbase}{suffix}").unlink()
 
 
-def _outbase(task: PageTask) -> Path:
+def new_outbase(task: PageTask) -> Path:
     # The writer's identity and a random tag (temp_path_for): a killed worker's leftovers are found by its pid.
     return temp_path_for(task.out_dir / page_name(task.page, ""))
 
 
 def read_image(api: Any, task: PageTask, image: Path, rotation: int = 0, kind: str = IMAGE_CLEAN) -> Reading:
     """One reading of `image`, turned by `rotation` first (written as a temp PNG that the page PDF embeds)."""
-    outbase = _outbase(task)
+    outbase = new_outbase(task)
     reading = Reading(outbase, (), rotation, kind)
     try:
         source = image
@@ -101,33 +101,35 @@ def best_of(readings: Sequence[Reading]) -> Reading:
     return best
 
 
-def _readings_by_orientation(api: Any, osd: Any, task: PageTask) -> list[Reading]:
-    """The page as it is, and turned upright when it reads badly; pages prep saw turned (lines running down, or
-    upside down) go to detection first, which saves their first, poor reading.
+def _readings_by_orientation(api: Any, osd: Any, task: PageTask, first: Reading | None) -> list[Reading]:
+    """The page as it is (`first`, when read already: in pieces), and turned upright when it reads badly; pages
+    prep saw turned (lines running down, or upside down) go to detection first, which saves their first, poor
+    reading.
 
     Detection can be wrong (a page of one short line looks turned): when its reading is poor too, the page as it
     is is read as well, so the choice is made on readings, never on detection alone.
     """
     threshold = task.reading.orient_below_conf
     if threshold <= 0:  # OCR_ORIENT_BELOW_CONF=0: orientation never checked
-        return [read_image(api, task, task.image)]
+        return [first or read_image(api, task, task.image)]
     if task.lines_vertical or task.upside_down:
         turned = _turned_reading(api, osd, task)
         if turned is not None and turned.mean_confidence >= threshold:
-            return [turned]
-        return [*([turned] if turned else []), read_image(api, task, task.image)]
-    readings = [read_image(api, task, task.image)]
+            return [turned, *([first] if first else [])]
+        return [*([turned] if turned else []), first or read_image(api, task, task.image)]
+    readings = [first or read_image(api, task, task.image)]
     if readings[0].mean_confidence < threshold:
         turned = _turned_reading(api, osd, task)
         readings += [turned] if turned else []
     return readings
 
 
-def read_page(api: Any, osd: Any, task: PageTask) -> Reading:
-    """The page's best reading (its temp outputs still to be committed by the caller)."""
-    readings: list[Reading] = []
+def read_page(api: Any, osd: Any, task: PageTask, first: Reading | None = None) -> Reading:
+    """The page's best reading (its temp outputs still to be committed by the caller); `first`: the page as it is,
+    read already (in pieces)."""
+    readings: list[Reading] = [first] if first is not None else []
     try:
-        readings = _readings_by_orientation(api, osd, task)
+        readings = _readings_by_orientation(api, osd, task, first)
         best = max(readings, key=lambda r: r.score)
         if task.fallback is not None and best.mean_confidence < task.reading.fallback_below_conf:
             readings.append(read_image(api, task, task.fallback, best.rotation, IMAGE_FALLBACK))

@@ -13,20 +13,52 @@ from services.common.atomic import remove_dead_temp_files
 from services.common.deadline import ensure_in_time
 from services.common.errors import StageFailed
 from services.common.logs import current_job
+from services.common.manifest import TEXT_OCR
 from services.common.stage_api import DOCUMENT_PDF, DOCUMENT_TEXT, OCR_DIR
 
 from .config import Config
 from .document import write_document
 from .page import PageResult, PageSpec, PageTask, page_specs, read_done, write_result
+from .pieces import JoinTask, Piece, piece_tasks
+from .pieces import discard as discard_pieces
 from .pool import OcrPool
 
 log = logging.getLogger(__name__)
 
 
-async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir: Path) -> PageResult:
+def _cut_rows(config: Config, pool: OcrPool, spec: PageSpec, few_pages: bool) -> tuple[int, ...]:
+    """Where to cut the page into pieces read at once: prep's cuts, when workers would otherwise wait for it
+    (fewer pages in the document than workers, and one spare worker for each piece)."""
+    entry = spec.entry
+    if not (config.split_pages and few_pages and entry.cut_rows) or entry.text != TEXT_OCR or entry.error:
+        return ()
+    if entry.lines_vertical or entry.upside_down:
+        return ()  # read whole, after its orientation check
+    return entry.cut_rows if pool.spare_workers > len(entry.cut_rows) else ()
+
+
+async def _read_in_pieces(pool: OcrPool, task: PageTask, cut_rows: tuple[int, ...], height: int) -> PageResult:
+    """The page read in pieces on several workers at once, then joined and finished on one of them."""
+    started = time.perf_counter()
+    calls = [pool.read_piece(piece) for piece in piece_tasks(task, cut_rows, height)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    pieces = tuple(p for p in outcomes if isinstance(p, Piece))
+    failure = next((p for p in outcomes if isinstance(p, BaseException)), None)
+    if failure is not None:
+        await asyncio.to_thread(discard_pieces, pieces)
+        raise failure
+    log.debug("page %d read in %d pieces", task.page, len(pieces))
+    return await pool.run(JoinTask(task, pieces, time.perf_counter() - started))
+
+
+async def recognise_page(
+    config: Config, pool: OcrPool, spec: PageSpec, out_dir: Path, few_pages: bool = False
+) -> PageResult:
     """The page's result: from its .json if done before, else from the pool, with OCR_PAGE_RETRIES retries.
 
-    A page that still fails is recorded `ok: false` with the last error, so the rest of the document completes.
+    With `few_pages` (fewer pages to read than workers), a page prep marked can be read in pieces on spare workers;
+    a retry reads it whole. A page that still fails is recorded `ok: false` with the last error, so the rest of
+    the document completes.
     """
     done = await asyncio.to_thread(read_done, out_dir, spec.page)
     if done is not None:
@@ -40,8 +72,11 @@ async def recognise_page(config: Config, pool: OcrPool, spec: PageSpec, out_dir:
     started = time.perf_counter()
     error = f"prep could not read the page: {entry.error}" if entry.error else ""
     # A page prep could not read has nothing to recognise: it fails at once, alone.
+    cut_rows = _cut_rows(config, pool, spec, few_pages)
     for attempt in range(1, 0 if entry.error else config.page_retries + 2):
         try:
+            if cut_rows and attempt == 1:
+                return await _read_in_pieces(pool, task, cut_rows, entry.height)
             return await pool.run(task)
         except StageFailed as e:
             error = str(e)
@@ -101,7 +136,9 @@ async def run_stage(config: Config, pool: OcrPool, job_dir: Path) -> OcrOutcome:
     await asyncio.to_thread(remove_dead_temp_files, out_dir)
     for name in (DOCUMENT_TEXT, DOCUMENT_PDF):
         await asyncio.to_thread(remove_dead_temp_files, job_dir, name)
-    results = list(await asyncio.gather(*(recognise_page(config, pool, spec, out_dir) for spec in specs)))
+    few_pages = sum(spec.entry.text == TEXT_OCR for spec in specs) < config.workers
+    pages = (recognise_page(config, pool, spec, out_dir, few_pages) for spec in specs)
+    results = list(await asyncio.gather(*pages))
     if not any(r.ok for r in results):
         # Nothing to deliver: let the orchestrator retry the stage, or give up, rather than call this done.
         raise StageFailed(f"no page could be recognised: {results[0].error}")

@@ -15,6 +15,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from services.common.atomic import commit_temp, fsync_dir
 from services.common.errors import StageFailed
 from services.common.logs import bind_job_context, configure_logging
@@ -23,6 +25,7 @@ from services.common.manifest import TEXT_EXISTING
 from .existing import write_existing
 from .orientation import load_osd
 from .page import PageResult, PageTask, hocr_path, pdf_path, text_path, write_result
+from .pieces import JoinTask, Piece, PieceTask, join_pieces, read_piece
 from .reading import read_page
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SIGNATURES = (PNG_SIGNATURE, b"\xff\xd8\xff")
 # Messages of the pipe protocol between the pool and a worker.
 READY, OK, ERROR = "ready", "ok", "error"
+# What a worker is asked: a page, a piece of one, or the join of a page's pieces and the rest of its reading.
+WorkerTask = PageTask | PieceTask | JoinTask
 
 _api: Any = None
 # The orientation-detection engine, None when the OSD data is not installed (orientation.py then reads trials).
@@ -62,15 +67,33 @@ def _check_image(image: Path) -> None:
         raise StageFailed(f"{image.name} is not a PNG or JPEG image")
 
 
-def recognise(task: PageTask) -> PageResult:
-    """OCR one page into `ocr/page-NNNN.{pdf,txt,hocr,json}`; raise StageFailed if Tesseract cannot read it."""
+def _engine() -> Any:
     if _api is None:
         raise RuntimeError("load_engine() was not called in this process")
+    return _api
+
+
+def recognise(task: PageTask, join: JoinTask | None = None) -> PageResult:
+    """OCR one page into `ocr/page-NNNN.{pdf,txt,hocr,json}`; raise StageFailed if Tesseract cannot read it.
+
+    With `join`, the page was read in pieces already: they are joined into its first reading.
+    """
+    api = _engine()
     started = time.perf_counter()
-    _check_image(task.image)
-    if task.fallback is not None:
-        _check_image(task.fallback)
-    best = read_page(_api, _osd, task)
+    first = None
+    if join is not None:
+        # First: the join removes the pieces' temp files whatever happens next.
+        with Image.open(task.image) as img:
+            first = join_pieces(task, join.pieces, img.size)
+    try:
+        _check_image(task.image)
+        if task.fallback is not None:
+            _check_image(task.fallback)
+    except BaseException:
+        if first is not None:
+            first.discard()
+        raise
+    best = read_page(api, _osd, task, first)
     try:
         commit_temp(Path(f"{best.outbase}.pdf"), pdf_path(task.out_dir, task.page))
         commit_temp(Path(f"{best.outbase}.txt"), text_path(task.out_dir, task.page))
@@ -84,26 +107,36 @@ def recognise(task: PageTask) -> PageResult:
         ok=True,
         confidence=round(sum(confidences) / len(confidences), 2) if confidences else 0.0,
         words=len(confidences),
-        duration_s=round(time.perf_counter() - started, 3),
+        duration_s=round(time.perf_counter() - started + (join.pieces_s if join else 0.0), 3),
         text_layer=task.text_layer,
         rotation=best.rotation,
         image=best.image,
+        pieces=len(join.pieces) if join and best is first else 1,
     )
     write_result(task.out_dir, result)
     return result
 
 
-def _handle(task: PageTask) -> tuple[str, object]:
-    with bind_job_context(task.job):
+def _run(task: WorkerTask) -> PageResult | Piece:
+    if isinstance(task, PieceTask):
+        return read_piece(_engine(), task)
+    if isinstance(task, JoinTask):
+        return recognise(task.task, task)
+    return write_existing(task) if task.text == TEXT_EXISTING else recognise(task)
+
+
+def _handle(task: WorkerTask) -> tuple[str, object]:
+    with bind_job_context(task.task.job if isinstance(task, PieceTask | JoinTask) else task.job):
         try:
-            result = write_existing(task) if task.text == TEXT_EXISTING else recognise(task)
+            result = _run(task)
         except (StageFailed, OSError) as e:
             log.warning("page %d failed: %s", task.page, e)
             return ERROR, str(e)
         except Exception as e:  # noqa: BLE001 - a bug on one page must not take the worker down
             log.exception("page %d failed unexpectedly", task.page)
             return ERROR, f"{type(e).__name__}: {e}"
-        log.info("page %d recognised: %d words, confidence %.1f", task.page, result.words, result.confidence)
+        if isinstance(result, PageResult):
+            log.info("page %d recognised: %d words, confidence %.1f", task.page, result.words, result.confidence)
         return OK, result
 
 

@@ -22,6 +22,7 @@ from services.common.errors import BadDocument
 from services.common.logs import JobContext, bind_job_context, configure_logging
 from services.common.manifest import TEXT_EXISTING, ManifestPage
 
+from .cuts import find_cut_rows
 from .normalise import normalise_page
 from .page import PageResult, PageTask, read_done, write_fallback, write_page
 from .prepare import prepare_page
@@ -131,11 +132,14 @@ def _prepare_and_write(task: PageTask) -> PageResult:
     # The page's resolution on paper, recorded only where it differs from what Tesseract is told.
     paper_dpi = ready.paper_dpi if round(ready.paper_dpi, 2) != round(ready.dpi, 2) else 0.0
     meta |= {"scale": ready.scale, "linesVertical": vertical, "fallback": fallback, "paperDpi": paper_dpi}
-    meta |= {"upsideDown": upside_down}
+    # A turned page is read whole: the OCR service sets it upright first.
+    cut_rows = () if vertical or upside_down else find_cut_rows(ready.image)
+    meta |= {"upsideDown": upside_down, "cutRows": list(cut_rows)}
     write_page(ready.image, task.out_path, ready.dpi, meta)
     entry = ManifestPage(
         task.page, task.out_path.name, ready.image.width, ready.image.height, ready.dpi, ready.skew_deg,
         scale=ready.scale, lines_vertical=vertical, fallback=fallback, paper_dpi=paper_dpi, upside_down=upside_down,
+        cut_rows=cut_rows,
     )  # fmt: skip
     return PageResult(entry, warnings)
 
