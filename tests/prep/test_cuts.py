@@ -49,6 +49,22 @@ def test_columns_are_not_cut_apart_the_header_over_them_is():
     assert header_end - 2 * 51 < row < columns_start
 
 
+def test_a_column_longer_than_the_one_beside_it_is_not_cut_where_the_other_has_ended():
+    img = Image.new("L", (2000, 2000), 255)
+    draw = ImageDraw.Draw(img)
+    for i, line in enumerate(FULL_WIDTH):
+        draw.text((100, 100 + i * 51), line, fill=0, font=font(34))
+    left, right = TWO_COLUMNS
+    columns_start = 100 + 3 * 51
+    for i, line in enumerate(left):
+        draw.text((100, columns_start + i * 51), line, fill=0, font=font(34))
+    for i, line in enumerate(right[:3]):
+        draw.text((1050, columns_start + i * 51), line, fill=0, font=font(34))
+    assert ink_share_above(img, columns_start + 3 * 51) < 0.5  # the middle of the ink is in the left's tail
+    [row] = find_cut_rows(img)
+    assert row < columns_start
+
+
 def test_a_page_of_columns_from_top_to_bottom_is_not_cut():
     img = Image.new("L", (2000, 1800), 255)
     draw = ImageDraw.Draw(img)

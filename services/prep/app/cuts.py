@@ -28,6 +28,8 @@ INK_SHARE = (0.2, 0.8)
 # gaps of print are 0.3-0.65 line heights on real scans, a two-column brochure's gutter 1.4; a typewriter's word
 # gaps (up to 1.2) look like gutters too, so its pages are read whole: a missed cut costs time, a wrong one order.
 GUTTER_LINES = 0.8
+# A box of the half-size copy holding one ink pixel (darker than INK_BELOW) among three white ones is darker than this.
+INK_IN_BOX = (INK_BELOW + 3 * 255) // 4
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -51,22 +53,23 @@ def _one_sided(line: np.ndarray, middle: int) -> bool:
 def in_columns(lines: Sequence[np.ndarray], min_gap: int, middle: int) -> bool:
     """Whether the lines next to a cut (nearest first) stand in columns: the nearest has a gutter through it, or
     it and the lines after it are one column's (all their ink on one side of the middle of the text) up to a line
-    with a gutter: a column longer than the one beside it."""
+    with a gutter or the page's edge: a column longer than the one beside it."""
     for line in lines:
         if _gutter(line, min_gap):
             return True
         if not _one_sided(line, middle):
             return False
-    return False
+    return True
 
 
 def find_cut_rows(page: Image.Image) -> tuple[int, ...]:
     """The row to cut a binarised page at (a tuple of one, or none): the order-safe blank row nearest to
     splitting the page's ink in half.
 
-    Order-safe: blank across the page, and not with lines in columns both just above and just below it.
+    Order-safe: blank across the page, and not with lines in columns both just above and just below it. Measured
+    on a half-size copy (a 2x2 box holding an ink pixel is ink): a quarter of the work, under 10 ms on an A4 page.
     """
-    ink = np.asarray(page) < INK_BELOW
+    ink = np.asarray(page.reduce(2)) < INK_IN_BOX
     row_ink = ink.sum(axis=1, dtype=np.int64)
     lines = _runs(row_ink > 0)
     total = int(row_ink.sum())
@@ -76,17 +79,11 @@ def find_cut_rows(page: Image.Image) -> tuple[int, ...]:
     inked = np.flatnonzero(ink.any(axis=0))
     middle = int(inked[0] + inked[-1]) // 2
     share_above = np.cumsum(row_ink) / total
-    best: tuple[float, int] | None = None
-    for i, (above, below) in enumerate(zip(lines, lines[1:], strict=False)):
-        row = (above[1] + below[0]) // 2
-        share = float(share_above[row])
-        if not INK_SHARE[0] <= share <= INK_SHARE[1]:
-            continue
-        if best is not None and abs(share - 0.5) >= best[0]:
-            continue
+    gaps = [(i, (above[1] + below[0]) // 2) for i, (above, below) in enumerate(zip(lines, lines[1:], strict=False))]
+    gaps = [(i, row) for i, row in gaps if INK_SHARE[0] <= share_above[row] <= INK_SHARE[1]]
+    for i, row in sorted(gaps, key=lambda gap: abs(share_above[gap[1]] - 0.5)):
         above_lines = [ink[slice(*run)] for run in reversed(lines[: i + 1])]
         below_lines = [ink[slice(*run)] for run in lines[i + 1 :]]
-        if in_columns(above_lines, min_gap, middle) and in_columns(below_lines, min_gap, middle):
-            continue
-        best = (abs(share - 0.5), row)
-    return () if best is None else (best[1],)
+        if not (in_columns(above_lines, min_gap, middle) and in_columns(below_lines, min_gap, middle)):
+            return (2 * row,)
+    return ()
