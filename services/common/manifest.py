@@ -68,6 +68,9 @@ class ManifestPage:
     # Rows (top to bottom) where the page can be cut across into pieces read apart in the same reading order:
     # the OCR service reads them on workers it has to spare (services/prep/app/cuts.py).
     cut_rows: tuple[int, ...] = ()
+    # The counter-clockwise turn (0, 90, 180, 270) prep's line profiles say sets a turned page upright: the OCR
+    # service reads the page that way first, and asks orientation detection only when that reads badly.
+    turn: int = 0
 
     @property
     def dpi_on_paper(self) -> float:
@@ -81,6 +84,7 @@ class ManifestPage:
         entry |= {"paperDpi": self.paper_dpi} if self.paper_dpi else {}
         entry |= {"upsideDown": True} if self.upside_down else {}
         entry |= {"cutRows": list(self.cut_rows)} if self.cut_rows else {}
+        entry |= {"turn": self.turn} if self.turn else {}
         return entry | ({"error": self.error} if self.error else {})
 
     @classmethod
@@ -104,13 +108,14 @@ class ManifestPage:
                 paper_dpi=float(entry.get("paperDpi", 0.0)),
                 upside_down=bool(entry.get("upsideDown", False)),
                 cut_rows=tuple(int(row) for row in entry.get("cutRows", ())),
+                turn=int(entry.get("turn", 0)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid: {e}") from e
         cuts_inside = all(0 < row < page.height for row in page.cut_rows) and list(page.cut_rows) == sorted(
             set(page.cut_rows)
         )
-        if "/" in page.fallback or page.scale <= 0 or page.paper_dpi < 0 or not cuts_inside:
+        if "/" in page.fallback or page.scale <= 0 or page.paper_dpi < 0 or not cuts_inside or page.turn % 90:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")
         if page.page < 1 or page.dpi <= 0 or page.text not in TEXT_SOURCES or page.text_layer not in TEXT_LAYERS:
             raise BadRequest(f"manifest page entry {entry!r:.120} is invalid")

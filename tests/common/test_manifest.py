@@ -24,7 +24,10 @@ def write_doc(pages_dir, doc):
 
 
 def two_page_manifest():
-    pages = (ManifestPage(1, "page-0001.png", 10, 20, 300, 0.5), ManifestPage(2, "page-0002.png", 10, 20, 150.5))
+    pages = (
+        ManifestPage(1, "page-0001.png", 10, 20, 300, 0.5, cut_rows=(9,)),
+        ManifestPage(2, "page-0002.png", 10, 20, 150.5, turn=270),
+    )
     return PagesManifest(pages, SourceInfo("source.pdf", "PDF", 2, 1234), ("page 2: no text layer",))
 
 
@@ -52,9 +55,23 @@ def test_pages_come_back_in_page_order_with_defaults_for_missing_sizes(tmp_path)
         {"version": 1, "pages": [{"page": 0, "file": "page-0001.png"}]},
         {"version": 1, "pages": [{"page": 1, "file": "a.png"}, {"page": 1, "file": "b.png"}]},
         {"version": 1, "pages": [{"page": 1, "file": "a.png"}], "source": {"file": "s.pdf"}},
+        {"version": 1, "pages": [{"page": 1, "file": "a.png", "height": 100, "cutRows": [100]}]},
+        {"version": 1, "pages": [{"page": 1, "file": "a.png", "height": 100, "cutRows": [60, 40]}]},
+        {"version": 1, "pages": [{"page": 1, "file": "a.png", "turn": 45}]},
         ["not", "an", "object"],
     ],
-    ids=["version", "no-pages", "no-page-number", "page-zero", "page-twice", "bad-source", "not-object"],
+    ids=[
+        "version",
+        "no-pages",
+        "no-page-number",
+        "page-zero",
+        "page-twice",
+        "bad-source",
+        "cut-off-page",
+        "cuts-unordered",
+        "turn-not-right-angle",
+        "not-object",
+    ],  # fmt: skip
 )
 def test_a_manifest_prep_would_not_write_is_a_bad_request(tmp_path, doc):
     write_doc(tmp_path, doc)

@@ -35,8 +35,8 @@ def engine(tmp_path_factory):
 DEFAULT_LIMITS, DEFAULT_READING = Limits(), ReadingPolicy()
 
 
-def prep_then_read(tmp_path, source, fmt, index=0, limits=DEFAULT_LIMITS, policy=DEFAULT_READING):
-    """Prep's page then the OCR worker's reading of it, wired as the manifest wires them."""
+def prep_then_read(tmp_path, source, fmt, index=0, limits=DEFAULT_LIMITS, policy=DEFAULT_READING, turn=None):
+    """Prep's page then the OCR worker's reading of it, wired as the manifest wires them (`turn`: instead of prep's)."""
     pages, ocr = tmp_path / "pages", tmp_path / "ocr"
     pages.mkdir(exist_ok=True)
     ocr.mkdir(exist_ok=True)
@@ -45,6 +45,7 @@ def prep_then_read(tmp_path, source, fmt, index=0, limits=DEFAULT_LIMITS, policy
     task = PageTask(
         prepared.entry.page, pages / prepared.entry.file, ocr, None, prepared.entry.dpi, fallback=fallback,
         lines_vertical=prepared.entry.lines_vertical, reading=policy, upside_down=prepared.entry.upside_down,
+        turn=turn if turn is not None else prepared.entry.turn,
     )  # fmt: skip
     result = worker.recognise(task)
     return prepared, result, text_path(ocr, prepared.entry.page).read_text("utf-8")
@@ -71,20 +72,44 @@ def test_a_page_turned_by_a_right_angle_reads_like_an_upright_one(tmp_path, turn
     assert top > height * 0.75  # the first line is near the top of the upright page (PDF y grows upwards)
 
 
-def test_a_page_upside_down_is_checked_before_its_first_reading_and_read_once(tmp_path, monkeypatch):
-    source = write_image(tmp_path / "turned.png", page_image(SAMPLE_EN, size=PAGE, font_size=40, rotate=180))
-    readings = []
-    real_read_image = reading.read_image
+@pytest.fixture
+def calls(monkeypatch):
+    """The rotations the page was read at, and how often orientation detection ran (spied, still real)."""
+    seen: dict[str, list[int]] = {"readings": [], "detections": []}
+    real_read_image, real_detect = reading.read_image, reading.detect_orientation
 
     def read_image(api, task, image, rotation=0, kind=IMAGE_CLEAN):
-        readings.append(rotation)
+        seen["readings"].append(rotation)
         return real_read_image(api, task, image, rotation, kind)
 
+    def detect_orientation(*args, **kwargs):
+        found = real_detect(*args, **kwargs)
+        seen["detections"].append(found.rotation)
+        return found
+
     monkeypatch.setattr(reading, "read_image", read_image)
+    monkeypatch.setattr(reading, "detect_orientation", detect_orientation)
+    return seen
+
+
+@pytest.mark.parametrize("turned", [90, 180, 270])
+def test_a_turned_page_is_read_once_the_way_prep_says_is_up_without_detection(tmp_path, calls, turned):
+    source = write_image(tmp_path / "turned.png", page_image(SAMPLE_EN, size=PAGE, font_size=40, rotate=turned))
     prepared, result, text = prep_then_read(tmp_path, source, Format.PNG)
-    assert prepared.entry.upside_down is True
+    assert prepared.entry.turn == (360 - turned) % 360
     assert_reads(text)
-    assert result.rotation == 180 and readings == [180]  # never read the wrong way up first
+    assert result.rotation == prepared.entry.turn
+    assert calls == {"readings": [prepared.entry.turn], "detections": []}  # never read the wrong way up first
+
+
+def test_when_prep_guesses_the_turn_wrong_detection_sets_the_page_upright(tmp_path, calls):
+    # Turned by 90: upright by a turn of 270; a turn of 90 would leave it upside down, and reads badly.
+    source = write_image(tmp_path / "turned.png", page_image(SAMPLE_EN, size=PAGE, font_size=40, rotate=90))
+    prepared, result, text = prep_then_read(tmp_path, source, Format.PNG, turn=90)
+    assert prepared.entry.lines_vertical is True
+    assert_reads(text)
+    assert result.rotation == 270
+    assert calls["readings"][:2] == [90, 270] and calls["detections"] == [270]
 
 
 def test_a_turned_page_at_200_dpi_reads_like_an_upright_one(tmp_path):

@@ -92,8 +92,10 @@ class PageTask:
     fallback: Path | None = None
     lines_vertical: bool = False
     reading: ReadingPolicy = field(default_factory=ReadingPolicy)
-    # Prep's reading of the page's text: upside down (its orientation is checked before the first reading).
+    # Prep's reading of the page's text: upside down (its orientation is checked before the first reading), and
+    # the turn its line profiles say sets it upright (tried before orientation detection; 0: none).
     upside_down: bool = False
+    turn: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ page that reads well the first time (most pages: mean word confidence 85-95) cos
 A page that reads badly gets, in order:
 
 1. an orientation check (orientation.py) when its confidence is below OCR_ORIENT_BELOW_CONF, or at once when
-   prep saw its lines run down the page or its text upside down; if it is turned, it is read again upright;
+   prep saw its lines run down the page or its text upside down; if it is turned, it is read again upright. A
+   page prep also saw which way up it is (`turn`) is read that way first, and checked only if that reads badly;
 2. a reading of the decoded page prep kept beside the clean one (`fallback`), when the best reading so far is
    below OCR_FALLBACK_BELOW_CONF: prep must never make a page worse than the page itself.
 
@@ -85,11 +86,12 @@ def read_image(api: Any, task: PageTask, image: Path, rotation: int = 0, kind: s
         raise
 
 
-def _turned_reading(api: Any, osd: Any, task: PageTask) -> Reading | None:
-    """The page read the way orientation detection says is upright; None when that is the way it is."""
+def _turned_reading(api: Any, osd: Any, task: PageTask, tried: int = 0) -> Reading | None:
+    """The page read the way orientation detection says is upright; None when that is the way it is, or the turn
+    `tried` already."""
     with Image.open(task.image) as img:
         found = detect_orientation(osd, api, img.convert("L"), task.dpi, task.lines_vertical)
-    return read_image(api, task, task.image, found.rotation) if found.rotation else None
+    return read_image(api, task, task.image, found.rotation) if found.rotation not in (0, tried) else None
 
 
 def best_of(readings: Sequence[Reading]) -> Reading:
@@ -113,10 +115,15 @@ def _readings_by_orientation(api: Any, osd: Any, task: PageTask, first: Reading 
     if threshold <= 0:  # OCR_ORIENT_BELOW_CONF=0: orientation never checked
         return [first or read_image(api, task, task.image)]
     if task.lines_vertical or task.upside_down:
-        turned = _turned_reading(api, osd, task)
+        as_it_is = [first] if first else []
+        guessed = read_image(api, task, task.image, task.turn) if task.turn else None
+        if guessed is not None and guessed.mean_confidence >= threshold:
+            return [guessed, *as_it_is]  # prep's turn reads well: no detection needed
+        turned = _turned_reading(api, osd, task, task.turn)
         if turned is not None and turned.mean_confidence >= threshold:
-            return [turned, *([first] if first else [])]
-        return [*([turned] if turned else []), first or read_image(api, task, task.image)]
+            return [turned, *([guessed] if guessed else []), *as_it_is]
+        readings = [r for r in (turned, guessed) if r is not None]
+        return [*readings, first or read_image(api, task, task.image)]
     readings = [first or read_image(api, task, task.image)]
     if readings[0].mean_confidence < threshold:
         turned = _turned_reading(api, osd, task)

@@ -67,7 +67,7 @@ async def recognise_page(
     entry = spec.entry
     task = PageTask(
         spec.page, spec.image, out_dir, current_job(), entry.dpi, entry.text, entry.text_layer, spec.fallback,
-        entry.lines_vertical, config.reading, entry.upside_down,
+        entry.lines_vertical, config.reading, entry.upside_down, entry.turn,
     )  # fmt: skip
     started = time.perf_counter()
     error = f"prep could not read the page: {entry.error}" if entry.error else ""

@@ -101,6 +101,7 @@ def read_done(task: PageTask) -> PageResult | None:
         scale=float(meta.get("scale", 1.0)), lines_vertical=bool(meta.get("linesVertical", False)),
         fallback=fallback, error=str(meta.get("error", "")), paper_dpi=float(meta.get("paperDpi", 0.0)),
         upside_down=bool(meta.get("upsideDown", False)), cut_rows=tuple(int(r) for r in meta.get("cutRows", ())),
+        turn=int(meta.get("turn", 0)),
     )  # fmt: skip
     return PageResult(entry, warnings, reused=True)
 

@@ -135,6 +135,20 @@ def measure_text(page: Image.Image) -> TextSize:
     return TextSize(median, vertical, lines, upside_down)
 
 
+def upright_turn(size: TextSize | None) -> int:
+    """The counter-clockwise turn (as `Image.rotate` takes it) that sets the text upright by its line profiles: 0
+    when it is upright, or when too few consistent lines were measured to tell.
+
+    Lines running down the page are measured on the transposed page: text whose top points left (set upright by
+    a turn of 270) stands upright there, text whose top points right (a turn of 90) upside down.
+    """
+    if size is None or size.x_height_px is None:
+        return 0
+    if size.vertical:
+        return 90 if size.upside_down else 270
+    return 180 if size.upside_down else 0
+
+
 def text_scale(size: TextSize | None, pixels: int, max_pixels: int) -> float:
     """The factor that brings the x-height just inside the band Tesseract reads well (1 when it is inside).
 

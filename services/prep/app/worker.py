@@ -29,6 +29,7 @@ from .prepare import prepare_page
 from .render import POINTS_PER_INCH, Limits, count_pages, render_page
 from .sniff import Format, sniff_file
 from .textlayer import NO_LAYER, TextLayer, TextMode, read_source_layer, reuses_text
+from .textsize import upright_turn
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +135,13 @@ def _prepare_and_write(task: PageTask) -> PageResult:
     meta |= {"scale": ready.scale, "linesVertical": vertical, "fallback": fallback, "paperDpi": paper_dpi}
     # A turned page is read whole: the OCR service sets it upright first.
     cut_rows = () if vertical or upside_down else find_cut_rows(ready.image)
-    meta |= {"upsideDown": upside_down, "cutRows": list(cut_rows)}
+    turn = upright_turn(ready.text)
+    meta |= {"upsideDown": upside_down, "cutRows": list(cut_rows), "turn": turn}
     write_page(ready.image, task.out_path, ready.dpi, meta)
     entry = ManifestPage(
         task.page, task.out_path.name, ready.image.width, ready.image.height, ready.dpi, ready.skew_deg,
         scale=ready.scale, lines_vertical=vertical, fallback=fallback, paper_dpi=paper_dpi, upside_down=upside_down,
-        cut_rows=cut_rows,
+        cut_rows=cut_rows, turn=turn,
     )  # fmt: skip
     return PageResult(entry, warnings)
 
