@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -135,3 +137,47 @@ def test_a_truncated_image_is_reported_as_damaged(tmp_path):
     png.write_bytes(png.read_bytes()[:2000])
     with pytest.raises(BadDocument, match="damaged or truncated"):
         render_page(png, Format.PNG, 0, LIMITS)
+
+
+def test_an_image_only_pdf_page_is_read_at_its_own_pixels_not_a_resampled_copy(tmp_path):
+    # 299.99 dpi: the page is 288.01 pt wide, which pdfium renders at 300 dpi as 1201 pixels resampled from 1200.
+    source = pages()[0]
+    page = render_page(write_pdf(tmp_path / "s.pdf", [source], dpi=299.99), Format.PDF, 0, LIMITS)
+    assert page.image.size == source.size
+    assert np.abs(np.asarray(page.image, dtype=np.int16) - np.asarray(source, dtype=np.int16)).mean() < 1
+
+
+def _gray_image_pdf(path, pixels: np.ndarray, decode: bytes) -> Path:
+    """A one-page PDF of one uncompressed gray image over the whole page, with the image dictionary's `decode`."""
+    height, width = pixels.shape
+    data = pixels.tobytes()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources << /XObject << /Im 5 0 R >> >> "
+        b"/Contents 4 0 R >>" % (width * 72 // 300, height * 72 // 300),
+        b"<< /Length 29 >>stream\nq %d 0 0 %d 0 0 cm /Im Do Q\nendstream" % (width * 72 // 300, height * 72 // 300),
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 %s "
+        b"/Length %d >>stream\n%s\nendstream" % (width, height, decode, len(data), data),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def test_an_image_stored_inverted_reads_as_it_is_shown(tmp_path):
+    # /Decode [1 0]: the stored 230-valued paper is shown dark, the stored 20-valued bar light, as a viewer shows it.
+    stored = np.full((600, 1200), 230, np.uint8)
+    stored[250:350, 100:1100] = 20
+    page = render_page(_gray_image_pdf(tmp_path / "inv.pdf", stored, b"/Decode [1 0]"), Format.PDF, 0, LIMITS)
+    shown = np.asarray(page.image)
+    assert page.image.size == (1200, 600)
+    assert shown[300, 600] > 200 and shown[50, 50] < 50

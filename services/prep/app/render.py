@@ -36,6 +36,13 @@ MAX_NATIVE_DPI = 2400.0
 NATIVE_DPI_MARGIN = 1.1
 # The image must cover this share of the page for the page to count as a scan.
 MIN_IMAGE_COVER = 0.5
+# A page that is one image over the whole page, with exactly the rendered page's pixels, is taken as it is:
+# gray or RGB (pdfium converts calibrated and ICC-based images to RGB when it decodes them), within this much.
+DIRECT_COLORSPACES = (
+    pdfium_c.FPDF_COLORSPACE_DEVICEGRAY, pdfium_c.FPDF_COLORSPACE_DEVICERGB, pdfium_c.FPDF_COLORSPACE_CALGRAY,
+    pdfium_c.FPDF_COLORSPACE_CALRGB, pdfium_c.FPDF_COLORSPACE_ICCBASED,
+)  # fmt: skip
+WHOLE_PAGE_SLACK_PT = 0.5
 # An image over the pixel budget is decoded and scaled down to it, up to this many times the budget (memory:
 # an RGB image twice the 40 Mpx default is 240 MB while it is decoded); beyond, it is refused before decoding.
 DECODE_LIMIT_FACTOR = 2
@@ -165,16 +172,51 @@ def render_dpi(page: pdfium.PdfPage, number: int, limits: Limits) -> tuple[float
     return fitting, (note,)
 
 
+def _is_whole_page(obj: pdfium.PdfObject, page: pdfium.PdfPage) -> bool:
+    """Whether the image is drawn upright over exactly the page's visible box, without transparency."""
+    a, b, c, d, _, _ = obj.get_matrix().get()
+    if page.get_rotation() or b or c or a <= 0 or d <= 0:
+        return False
+    bounds, box = obj.get_bounds(), page.get_cropbox()
+    return all(abs(x - y) <= WHOLE_PAGE_SLACK_PT for x, y in zip(bounds, box, strict=True)) and not (
+        pdfium_c.FPDFPageObj_HasTransparency(obj.raw)
+    )
+
+
+def scan_pixels(page: pdfium.PdfPage, dpi: float) -> Image.Image | None:
+    """The page's own image, decoded, when rendering at `dpi` would only copy its pixels: one gray or RGB image,
+    8 bits per component, over the whole page, and exactly as many pixels as the rendered page would have.
+
+    A third of the time of rendering it (pdfium decodes the image in both cases; rendering then resamples and
+    composites it onto the page), and the scanner's own pixels, not a resampled copy. Anything else is rendered.
+    """
+    objects = list(page.get_objects(max_depth=1))
+    if len(objects) != 1 or objects[0].type != pdfium_c.FPDF_PAGEOBJ_IMAGE:
+        return None
+    image = objects[0]
+    meta = image.get_metadata()
+    if meta.colorspace not in DIRECT_COLORSPACES or meta.bits_per_pixel not in (8, 24):
+        return None
+    width_pt, height_pt = page.get_size()
+    px_width, px_height = image.get_px_size()
+    if (round(width_pt * dpi / POINTS_PER_INCH), round(height_pt * dpi / POINTS_PER_INCH)) != (px_width, px_height):
+        return None
+    if not _is_whole_page(image, page):
+        return None
+    # The decoded image as stored (pdfium applies its /Decode array); not its mask, excluded above.
+    pixels: Image.Image = image.get_bitmap(render=False).to_pil()
+    return pixels
+
+
 def render_pdf_page(path: Path, index: int, limits: Limits) -> Page:
     doc = open_pdf(path)
     try:
         page = doc[index]
         dpi, notes = render_dpi(page, index + 1, limits)
         try:
-            bitmap = page.render(scale=dpi / POINTS_PER_INCH, grayscale=True)
+            image = scan_pixels(page, dpi) or page.render(scale=dpi / POINTS_PER_INCH, grayscale=True).to_pil()
         except pdfium.PdfiumError as e:
             raise BadDocument(f"page {index + 1} of the PDF cannot be rendered ({e})") from e
-        image = bitmap.to_pil()
         return Page(image.convert("L") if image.mode != "L" else image.copy(), dpi, notes)
     finally:
         doc.close()
