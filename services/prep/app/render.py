@@ -36,12 +36,13 @@ MAX_NATIVE_DPI = 2400.0
 NATIVE_DPI_MARGIN = 1.1
 # The image must cover this share of the page for the page to count as a scan.
 MIN_IMAGE_COVER = 0.5
-# A page that is one image over the whole page, with exactly the rendered page's pixels, is taken as it is:
-# gray or RGB (pdfium converts calibrated and ICC-based images to RGB when it decodes them), within this much.
+# A page that is one image over the whole page, with exactly the rendered page's pixels, is taken as decoded
+# when the image is gray or RGB (pdfium converts calibrated and ICC-based images to RGB when it decodes them)...
 DIRECT_COLORSPACES = (
     pdfium_c.FPDF_COLORSPACE_DEVICEGRAY, pdfium_c.FPDF_COLORSPACE_DEVICERGB, pdfium_c.FPDF_COLORSPACE_CALGRAY,
     pdfium_c.FPDF_COLORSPACE_CALRGB, pdfium_c.FPDF_COLORSPACE_ICCBASED,
 )  # fmt: skip
+# ...and its edges lie within this much of the page's.
 WHOLE_PAGE_SLACK_PT = 0.5
 # An image over the pixel budget is decoded and scaled down to it, up to this many times the budget (memory:
 # an RGB image twice the 40 Mpx default is 240 MB while it is decoded); beyond, it is refused before decoding.
@@ -217,7 +218,9 @@ def render_pdf_page(path: Path, index: int, limits: Limits) -> Page:
         page = doc[index]
         dpi, notes = render_dpi(page, index + 1, limits)
         try:
-            image = scan_pixels(page, dpi) or page.render(scale=dpi / POINTS_PER_INCH, grayscale=True).to_pil()
+            image = scan_pixels(page, dpi)
+            if image is None:
+                image = page.render(scale=dpi / POINTS_PER_INCH, grayscale=True).to_pil()
         except pdfium.PdfiumError as e:
             raise BadDocument(f"page {index + 1} of the PDF cannot be rendered ({e})") from e
         return Page(image.convert("L") if image.mode != "L" else image.copy(), dpi, notes)
