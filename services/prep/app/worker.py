@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import pypdfium2 as pdfium
 from PIL import Image
 
@@ -64,6 +65,8 @@ def init_worker(limits: Limits) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_leave_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     Image.MAX_IMAGE_PIXELS = limits.max_page_pixels
+    # One worker per core (PREP_WORKERS) already: OpenCV's own threads would only compete with the other workers.
+    cv2.setNumThreads(1)
     warm = Image.new("L", (600, 800), 255)
     warm.paste(0, (100, 100, 500, 120))
     normalise_page(warm, float(limits.dpi))
