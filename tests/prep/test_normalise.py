@@ -162,17 +162,56 @@ def test_the_text_alone_loses_nothing(black_and_white_page):
     )
 
 
-def test_a_mark_beside_a_letter_is_kept_as_a_period_would_be(black_and_white_page):
-    ink = _ink(black_and_white_page)
+def _last_foot(page: Image.Image) -> tuple[np.ndarray, int, int, int]:
+    """The page's ink, and the bottom row, rightmost column there and stroke width of its last line's last letter."""
+    ink = _ink(page)
     rows, cols = np.nonzero(ink)
     bottom, right = int(rows.max()), int(cols[rows == rows.max()].max())
     width = stroke_width(ink)
-    assert width is not None
-    pixels = np.asarray(black_and_white_page).copy()
+    assert width is not None and width >= 3
+    return ink, bottom, right, width
+
+
+def _with_dot(page: Image.Image, top: int, left: int, size: int) -> Image.Image:
+    pixels = np.asarray(page).copy()
+    pixels[top : top + size, left : left + size] = 0
+    return Image.fromarray(pixels, "L")
+
+
+def test_a_mark_beside_a_letter_is_kept_as_a_period_would_be(black_and_white_page):
+    _, bottom, right, width = _last_foot(black_and_white_page)
     # A stroke-wide dot on the last line's baseline, a stroke width after its last letter's foot.
-    pixels[bottom - width + 1 : bottom + 1, right + width : right + 2 * width] = 0
-    marked = Image.fromarray(pixels, "L")
+    marked = _with_dot(black_and_white_page, bottom - width + 1, right + width, width)
     assert np.array_equal(_ink(remove_specks(marked, _x_height(black_and_white_page))), _ink(marked))
+
+
+def test_dust_smaller_than_a_dot_is_erased_beside_a_letter_too(black_and_white_page):
+    # Where a period would be, but narrower than the pen: no font's period is, a grain of dust is.
+    ink, bottom, right, width = _last_foot(black_and_white_page)
+    size = width - 2
+    dusty = _with_dot(black_and_white_page, bottom - size + 1, right + width, size)
+    assert np.array_equal(_ink(remove_specks(dusty, _x_height(black_and_white_page))), ink)
+
+
+def test_dust_smaller_than_a_dot_is_kept_when_it_nearly_touches_a_letter(black_and_white_page):
+    # A piece of a broken letter: one pixel from the rest of it.
+    _, bottom, right, width = _last_foot(black_and_white_page)
+    size = width - 2
+    piece = _with_dot(black_and_white_page, bottom - size + 1, right + 2, size)
+    assert np.array_equal(_ink(remove_specks(piece, _x_height(black_and_white_page))), _ink(piece))
+
+
+def test_a_dot_smaller_than_the_stems_is_kept_over_a_letter_as_a_thin_i_dot_would_be(black_and_white_page):
+    ink = _ink(black_and_white_page)
+    rows, cols = np.nonzero(ink)
+    top = int(rows.min())
+    column = int(cols[rows == top].min())
+    width = stroke_width(ink)
+    assert width is not None and width >= 3
+    size, x_height = width - 2, _x_height(black_and_white_page)
+    # Over the page's highest ink, a quarter of an x-height above it, where an i's dot sits over its stem.
+    dotted = _with_dot(black_and_white_page, top - round(x_height / 4) - size, column, size)
+    assert np.array_equal(_ink(remove_specks(dotted, x_height)), _ink(dotted))
 
 
 def test_dust_as_big_as_a_stroke_is_kept_when_a_page_has_no_text_to_compare_with():

@@ -54,8 +54,13 @@ SPECK_LEFT_GAP_X = 0.5
 SPECK_RIGHT_GAP_X = 0.25
 SPECK_ABOVE_GAP_X = 0.35
 SPECK_BELOW_GAP_X = 0.5
-# Specks are looked for on a copy of half the size (a sample pixel is ink when any of its 4 pixels is): 4x less work.
-SPECK_SAMPLE_FACTOR = 2
+# Dust smaller than a dot (narrower and shorter than a stroke: periods, commas and dots are as wide as the pen) is
+# erased beside letters too, where Tesseract reads it as a period after a word, when no other ink comes within
+# DUST_CLEARANCE_STROKES of it (the pieces of a broken or faded letter nearly touch: without the clearance a
+# typewriter page lost letters) and no letter lies under it within SPECK_BELOW_GAP_X (a thin i's dot, binarised
+# to less than the stems: without this guard "ri" was read "n"). Measured: the synthetic bench's errors 622 ->
+# 400, real-dev's 170 -> 171 (an illustration's hatching).
+DUST_CLEARANCE_STROKES = 0.5
 # The stroke width is the commonest horizontal ink run, counted on every 4th row (stems outnumber everything else).
 STROKE_ROW_STEP = 4
 # Fewer runs than this and the page has too little text to tell its stroke width: nothing is removed.
@@ -265,88 +270,59 @@ def stroke_width(ink: np.ndarray) -> int | None:
     return int(np.argmax(np.bincount(runs)))
 
 
-def _integral(a: np.ndarray) -> np.ndarray:
-    """Summed-area table with a leading zero row and column: any box sum is then four lookups."""
-    table = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int32)
-    np.cumsum(a, axis=1, dtype=np.int32, out=table[1:, 1:])
-    np.cumsum(table[1:, 1:], axis=0, out=table[1:, 1:])
-    return table
+def _ink_in(table: np.ndarray, top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Ink pixels in each box [top, bottom) x [left, right), clipped to the page, from a summed-area table."""
+    h, w = table.shape[0] - 1, table.shape[1] - 1
+    t, b, lo, hi = np.clip(top, 0, h), np.clip(bottom, 0, h), np.clip(left, 0, w), np.clip(right, 0, w)
+    return table[b, hi] - table[t, hi] - table[b, lo] + table[t, lo]  # type: ignore[no-any-return]
 
 
-def _box_sums(table: np.ndarray, top: int, left: int, size: tuple[int, int], count: tuple[int, int]) -> np.ndarray:
-    """Sums of the boxes of `size` (rows, columns) whose top-left corners are (top + i, left + j), for (i, j) in
-    the `count` (rows, columns) grid of positions."""
-    (height, width), (rows, cols) = size, count
-    t, b, lo, hi = top, top + height, left, left + width
-    return (  # type: ignore[no-any-return]
-        table[b : b + rows, hi : hi + cols] - table[t : t + rows, hi : hi + cols]
-        - table[b : b + rows, lo : lo + cols] + table[t : t + rows, lo : lo + cols]
-    )  # fmt: skip
+def speck_mask(ink: np.ndarray, width: int, x_height_px: float) -> np.ndarray:
+    """The pixels of the ink blobs that are dust on a page of this stroke width and x-height (see SPECK_*, DUST_*).
 
-
-def _pooled_ink(ink: np.ndarray) -> np.ndarray:
-    """Half-size copy: a sample pixel is ink when any of the 2x2 pixels it covers is."""
-    h, w = ink.shape
-    even = np.pad(ink, ((0, h % 2), (0, w % 2)))
-    pooled: np.ndarray = even[0::2, 0::2] | even[1::2, 0::2] | even[0::2, 1::2] | even[1::2, 1::2]
-    return pooled
-
-
-def speck_mask(ink: np.ndarray, box: int, side_gap: tuple[int, int], vertical_gap: tuple[int, int]) -> np.ndarray:
-    """Pixels of the ink blobs that fit in a box x box square and have no ink beside them (within `side_gap`
-    (left, right) pixels, in their rows) nor above or below them (within `vertical_gap` (above, below), in their
-    columns).
-
-    For every position of the square: it holds ink, and neither the square widened by the side gaps, nor the
-    square heightened by the vertical ones, nor the square grown by one pixel all round (a blob leaving it at a
-    corner) holds more: whole blobs only.
+    Every blob (8-connected) is judged by its box: how big it is, and how much ink lies in the bands beside,
+    above and below it (a summed-area table: four lookups a band, every blob at once).
     """
-    h, w = ink.shape
-    (left, right), (above, below) = side_gap, vertical_gap
-    gap = max(left, right, above, below, 1)
-    pad = box + gap
-    table = _integral(np.pad(ink, pad).view(np.uint8))
-    count = (h + box + 1, w + box + 1)  # every square overlapping the page, corners from padded (gap, gap)
-    inner = _box_sums(table, gap, gap, (box, box), count)
-    found = inner > 0
-    for row, col, size in (
-        (gap, gap - left, (box, left + box + right)),
-        (gap - above, gap, (box + above + below, box)),
-        (gap - 1, gap - 1, (box + 2, box + 2)),
-    ):
-        found &= _box_sums(table, row, col, size, count) == inner
-    # The square of corner i covers padded rows gap + i .. gap + i + box - 1, so page row y (padded y + pad) is in
-    # a found square when a found corner lies in y < i <= y + box: a box sum over the corners, padded by `box`
-    # ahead so that every window starts inside the array.
-    corners = np.pad(found, ((box, 0), (box, 0))).view(np.uint8)
-    covered = _box_sums(_integral(corners), box + 1, box + 1, (box, box), (h, w))
-    mask: np.ndarray = (covered > 0) & ink
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
+    x0, y0, w0, h0, area = (stats[:, i] for i in range(5))
+    size = np.maximum(w0, h0)
+    # The bands are at least a stroke wide: a one-pixel sliver is judged by the ink of a pen's width around it.
+    x, w = x0 - np.maximum(width - w0, 0) // 2, np.maximum(w0, width)
+    y, h = y0 - np.maximum(width - h0, 0) // 2, np.maximum(h0, width)
+    table = cv2.integral(ink.view(np.uint8))
+    left, right, above, below = (
+        max(1, math.ceil(x_height_px * g))
+        for g in (SPECK_LEFT_GAP_X, SPECK_RIGHT_GAP_X, SPECK_ABOVE_GAP_X, SPECK_BELOW_GAP_X)
+    )
+    # As big as a dot, with none of the letters a dot belongs to where that letter would be.
+    alone_in_its_rows = _ink_in(table, y, y + h, x - left, x + w + right) == area
+    alone_in_its_columns = _ink_in(table, y - above, y + h + below, x, x + w) == area
+    speck = (size <= width * SPECK_BOX_STROKES) & alone_in_its_rows & alone_in_its_columns
+    # Smaller than a dot: dust beside a letter too, unless it nearly touches other ink or sits over a letter.
+    gap = math.ceil(width * DUST_CLEARANCE_STROKES)
+    clear = _ink_in(table, y0 - gap, y0 + h0 + gap, x0 - gap, x0 + w0 + gap) == area
+    over_nothing = _ink_in(table, y + h, y + h + below, x, x + w) == 0
+    dust = (size < width) & clear & over_nothing
+    found = speck | dust
+    found[0] = False  # label 0 is the paper
+    mask: np.ndarray = found[labels]
     return mask
 
 
 def remove_specks(img: Image.Image, x_height_px: float) -> Image.Image:
     """Erase dust from a black-and-white page whose text has this x-height: blobs no wider than a stroke, away
-    from any letter they could be the dot or the period of.
+    from any letter they could be the dot or the period of, and blobs smaller than a dot that touch nothing.
 
-    Sized by the page's own stroke width and text, so small print keeps its dots. The search runs on a half-size
-    copy; only ink pixels of the found blobs are painted white.
+    Sized by the page's own stroke width and text, so small print keeps its dots.
     """
     ink = np.asarray(img) < WHITE // 2
     width = stroke_width(ink)
     if width is None:
         return img
-    factor = SPECK_SAMPLE_FACTOR
-    # A blob b pixels wide covers up to ceil((b + 1) / factor) sample pixels, depending on where it falls.
-    box = math.ceil((width * SPECK_BOX_STROKES + 1) / factor)
-    left, right, above, below = (
-        max(1, math.ceil(x_height_px * g / factor))
-        for g in (SPECK_LEFT_GAP_X, SPECK_RIGHT_GAP_X, SPECK_ABOVE_GAP_X, SPECK_BELOW_GAP_X)
-    )
-    small = speck_mask(_pooled_ink(ink), box, (left, right), (above, below))
-    if not small.any():
+    dust = speck_mask(ink, width, x_height_px)
+    if not dust.any():
         return img
-    full = np.repeat(np.repeat(small, factor, axis=0), factor, axis=1)[: ink.shape[0], : ink.shape[1]]
-    return Image.fromarray(np.where(full & ink, np.uint8(WHITE), np.asarray(img)), "L")
+    return Image.fromarray(np.where(dust, np.uint8(WHITE), np.asarray(img)), "L")
 
 
 def normalise_page(img: Image.Image, dpi: float, options: Options = Options()) -> tuple[Image.Image, float]:
