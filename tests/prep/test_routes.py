@@ -55,7 +55,7 @@ async def test_a_multi_page_pdf_gives_one_image_per_page_and_a_manifest(prep_cli
                          "dpi": first["dpi"], "skewDeg": first["skewDeg"], "text": "ocr", "textLayer": "none",
                          "scale": first["scale"], "linesVertical": False, "fallback": "page-0001.raw.jpg"}  # fmt: skip
         assert first["scale"] < 1 and first["dpi"] == pytest.approx(300 * first["scale"], abs=0.01)
-        assert img.mode == "L"
+        assert img.mode == "1"  # binarised (the default), so written 1-bit
 
 
 async def test_a_multi_page_tiff_gives_one_image_per_frame(prep_client, make_job):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from services.common.logs import JobContextFilter
 from services.prep.app.normalise import Options
-from services.prep.app.page import PNG_META_KEY, PageTask
+from services.prep.app.page import PNG_META_KEY, PageTask, bilevel
 from services.prep.app.render import Limits
 from services.prep.app.sniff import Format
 from services.prep.app.worker import inspect_document, prep_page
@@ -30,11 +30,11 @@ def make_task(tmp_path, options=None, index=0, limits=None):
     return PageTask(source, Format.PDF, index, out_dir, limits or Limits(), options or Options())
 
 
-def test_prep_page_writes_a_grayscale_png_with_its_dpi(tmp_path):
+def test_prep_page_writes_a_black_and_white_png_with_its_dpi(tmp_path):
     result = prep_page(None, make_task(tmp_path))
     with Image.open(tmp_path / "pages" / "page-0001.png") as img:
         assert (img.mode, img.size, round(img.info["dpi"][0])) == (
-            "L",
+            "1",
             (result.entry.width, result.entry.height),
             round(result.entry.dpi),
         )
@@ -53,6 +53,17 @@ def test_prep_page_writes_a_grayscale_png_with_its_dpi(tmp_path):
         "fallback": "page-0001.raw.jpg",
     }
     assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == ["page-0001.png", "page-0001.raw.jpg"]
+
+
+def test_a_page_left_gray_is_written_gray_and_a_black_and_white_one_bit_for_bit(tmp_path):
+    gray = prep_page(None, make_task(tmp_path, Options(binarize=False)))
+    with Image.open(tmp_path / "pages" / "page-0001.png") as img:
+        assert img.mode == "L" and any(img.histogram()[1:255])
+        assert img.size == (gray.entry.width, gray.entry.height)
+    page = page_image(SAMPLE_EN, size=SMALL_PAGE).point(lambda v: 255 if v > 128 else 0)
+    assert bilevel(page).mode == "1"
+    assert bilevel(page).convert("L").tobytes() == page.tobytes()
+    assert bilevel(page.convert("RGB")).mode == "RGB"
 
 
 def test_prep_page_reuses_a_page_finished_with_the_same_settings(tmp_path):
