@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
 from services.ocr.app import worker
 from services.ocr.app.bullets import ROUND_BULLET, SQUARE_BULLET
@@ -35,8 +36,12 @@ def read(tmp_path, page):
     return text_path(out, 1).read_text("utf-8"), hocr_path(out, 1).read_text("utf-8")
 
 
-def test_solid_bullets_read_as_bullets_and_letters_stay_letters(tmp_path):
-    text, hocr = read(tmp_path, bulleted_page(ITEMS, size=(1400, 1000)))
+@pytest.mark.parametrize("bits", [8, 1])
+def test_solid_bullets_read_as_bullets_and_letters_stay_letters(tmp_path, bits):
+    page = bulleted_page(ITEMS, size=(1400, 1000))
+    if bits == 1:  # a black-and-white page, as prep writes one (its ink is then read from the file)
+        page = page.point(lambda v: 255 if v > 128 else 0).convert("1", dither=Image.Dither.NONE)
+    text, hocr = read(tmp_path, page)
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == len(ITEMS), text
     for (mark, words), line in zip(ITEMS, lines, strict=True):

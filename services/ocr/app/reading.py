@@ -78,7 +78,7 @@ def read_image(api: Any, task: PageTask, image: Path, rotation: int = 0, kind: s
                 img.rotate(rotation, expand=True).save(source, "PNG", dpi=(task.dpi, task.dpi), compress_level=1)
         if not api.ProcessPages(str(outbase), str(source)):
             raise StageFailed(f"tesseract could not recognise {image.name}")
-        write_bullets(api, outbase)
+        write_bullets(api, outbase, source)
         write_reading_order(api, outbase)
         return Reading(outbase, tuple(float(c) for c in api.AllWordConfidences()), rotation, kind)
     except BaseException:
