@@ -286,9 +286,10 @@ def speck_mask(ink: np.ndarray, width: int, x_height_px: float) -> np.ndarray:
     # Grana's algorithm: the same components, 15 % faster than the default on a page of text.
     blobs = ink.view(np.uint8)
     _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(blobs, 8, cv2.CV_32S, cv2.CCL_GRANA)
-    x0, y0, w0, h0, area = (stats[:, i] for i in range(5))
+    x0, y0, w0, h0, area = (stats[:, i] for i in range(5))  # each blob's own box and its ink
     size = np.maximum(w0, h0)
-    # The bands are at least a stroke wide: a one-pixel sliver is judged by the ink of a pen's width around it.
+    # (x, y, w, h): the box grown to at least a stroke each way, about its centre, for the bands to a letter: a
+    # one-pixel sliver is judged by the ink of a pen's width around it.
     x, w = x0 - np.maximum(width - w0, 0) // 2, np.maximum(w0, width)
     y, h = y0 - np.maximum(width - h0, 0) // 2, np.maximum(h0, width)
     table = cv2.integral(blobs)
@@ -313,7 +314,8 @@ def speck_mask(ink: np.ndarray, width: int, x_height_px: float) -> np.ndarray:
 
 def remove_specks(img: Image.Image, x_height_px: float) -> Image.Image:
     """Erase dust from a black-and-white page whose text has this x-height: blobs no wider than a stroke, away
-    from any letter they could be the dot or the period of, and blobs smaller than a dot that touch nothing.
+    from any letter they could be the dot or the period of, and blobs smaller than any dot that no ink comes near
+    and no letter is under.
 
     Sized by the page's own stroke width and text, so small print keeps its dots.
     """
