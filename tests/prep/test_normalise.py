@@ -162,14 +162,18 @@ def test_the_text_alone_loses_nothing(black_and_white_page):
     )
 
 
+def _stroke(ink: np.ndarray) -> int:
+    width = stroke_width(ink)
+    assert width is not None and width >= 3  # room for dust narrower than the pen
+    return width
+
+
 def _last_foot(page: Image.Image) -> tuple[np.ndarray, int, int, int]:
     """The page's ink, and the bottom row, rightmost column there and stroke width of its last line's last letter."""
     ink = _ink(page)
     rows, cols = np.nonzero(ink)
     bottom, right = int(rows.max()), int(cols[rows == rows.max()].max())
-    width = stroke_width(ink)
-    assert width is not None and width >= 3
-    return ink, bottom, right, width
+    return ink, bottom, right, _stroke(ink)
 
 
 def _with_dot(page: Image.Image, top: int, left: int, size: int) -> Image.Image:
@@ -206,9 +210,7 @@ def test_a_dot_smaller_than_the_stems_is_kept_over_a_letter_as_a_thin_i_dot_woul
     rows, cols = np.nonzero(ink)
     top = int(rows.min())
     column = int(cols[rows == top].min())
-    width = stroke_width(ink)
-    assert width is not None and width >= 3
-    size, x_height = width - 2, _x_height(black_and_white_page)
+    size, x_height = _stroke(ink) - 2, _x_height(black_and_white_page)
     # Over the page's highest ink, a quarter of an x-height above it, where an i's dot sits over its stem.
     dotted = _with_dot(black_and_white_page, top - round(x_height / 4) - size, column, size)
     assert np.array_equal(_ink(remove_specks(dotted, x_height)), _ink(dotted))
